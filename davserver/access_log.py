@@ -1,0 +1,57 @@
+"""One log line per request: method, path, status, bytes, time, user. Never credentials."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+log = logging.getLogger("assetdav.access")
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class AccessLog:
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterator[bytes]:
+        started = time.monotonic()
+        status = ["-"]
+
+        def recording_start_response(code: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            status[0] = code.split(" ", 1)[0]
+            return start_response(code, headers, *exc)
+
+        sent = 0
+        result = self.app(environ, recording_start_response)
+        try:
+            for chunk in result:
+                sent += len(chunk)
+                yield chunk
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            self._log(environ, status[0], sent, time.monotonic() - started)
+
+    @staticmethod
+    def _log(environ: dict[str, Any], status: str, sent: int, seconds: float) -> None:
+        # The query string may carry a token; it is never logged.
+        path = environ.get("PATH_INFO", "")
+        if environ.get("QUERY_STRING"):
+            path += "?…"
+        actor = environ.get("assetdav.actor")
+        log.info(
+            "%s %s %s %s %d %.1fms %s",
+            environ.get("REMOTE_ADDR", "-"),
+            environ.get("REQUEST_METHOD", "-"),
+            path,
+            status,
+            sent,
+            seconds * 1000,
+            actor.name if actor is not None else "-",
+        )

@@ -1,0 +1,112 @@
+"""The `assetdav` command: serve the stores, or check them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from stores.check import check_store
+
+from .app import build_registry
+from .config import ConfigError, Settings, load_settings
+from .progress import ProgressBar
+from .server import RefusedToStart, serve
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML config file (default: conf/assetdav.yaml)")
+    parser.add_argument(
+        "--store",
+        action="append",
+        metavar="NAME=PATH",
+        dest="stores",
+        help="serve this store; may repeat; replaces the configured stores",
+    )
+    parser.add_argument(
+        "--state-dir",
+        dest="state_dir",
+        help="folder for locks, properties, index and other server state",
+    )
+    parser.add_argument(
+        "--log-level", dest="log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assetdav", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="serve the stores over WebDAV and /api")
+    _common(serve_cmd)
+    serve_cmd.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port to bind (default 8080; 0 = any)")
+    serve_cmd.add_argument(
+        "--allow-anonymous",
+        action="store_const",
+        const=True,
+        dest="allow_anonymous",
+        help="allow serving without users on a non-loopback address",
+    )
+
+    check_cmd = commands.add_parser("check", help="compare sidecars with the files on disk")
+    _common(check_cmd)
+    check_cmd.add_argument(
+        "--quick", action="store_true", help="hash only files whose size or mtime changed"
+    )
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    keys = ("host", "port", "state_dir", "allow_anonymous", "log_level", "stores")
+    overrides = {key: getattr(args, key, None) for key in keys}
+    return load_settings(args.config, overrides)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("wsgidav").setLevel(logging.WARNING)
+
+
+def run_check(settings: Settings, quick: bool) -> int:
+    registry = build_registry(settings)
+    problems = 0
+    for store in registry:
+        if not store.root.is_dir():
+            print(f"store {store.name}: folder {store.root} does not exist", file=sys.stderr)
+            problems += 1
+            continue
+        bar = ProgressBar(f"checking {store.name}")
+        for problem in check_store(store, quick=quick, progress=bar):
+            problems += 1
+            print(problem)
+    if problems:
+        print(
+            f"{problems} problem(s) found. Files written behind the server's back are "
+            "recorded on the next write to their asset.",
+            file=sys.stderr,
+        )
+        return 1
+    print("all sidecars agree with the files on disk", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        _setup_logging(settings.log_level)
+        if args.command == "serve":
+            return serve(settings)
+        if args.command == "check":
+            return run_check(settings, args.quick)
+    except (ConfigError, RefusedToStart) as exc:
+        print(f"assetdav: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

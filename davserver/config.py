@@ -1,0 +1,192 @@
+"""Settings: one YAML file, overridden by environment variables, overridden by flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "conf" / "assetdav.yaml"
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message names it and says how to fix it."""
+
+
+@dataclass
+class StoreSettings:
+    name: str
+    path: Path
+    seed_demo: bool = False
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    state_dir: Path = field(default_factory=lambda: Path("var/state"))
+    stores: dict[str, StoreSettings] = field(default_factory=dict)
+    allow_anonymous: bool = False
+    log_level: str = "INFO"
+    show_sidecars: bool = False
+    threads: int = 16
+    config_file: Path | None = None
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+
+ENV_VARS = {
+    "ASSETDAV_HOST": "host",
+    "ASSETDAV_PORT": "port",
+    "ASSETDAV_STATE_DIR": "state_dir",
+    "ASSETDAV_STORES": "stores",
+    "ASSETDAV_ALLOW_ANONYMOUS": "allow_anonymous",
+    "ASSETDAV_LOG_LEVEL": "log_level",
+    "ASSETDAV_SHOW_SIDECARS": "show_sidecars",
+    "ASSETDAV_THREADS": "threads",
+}
+
+
+def parse_store_specs(specs: list[str], base: Path) -> dict[str, StoreSettings]:
+    """`NAME=PATH` pairs (from `--store` or `ASSETDAV_STORES`, `;`-separated)."""
+    stores: dict[str, StoreSettings] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"A store is given as NAME=PATH, not {spec!r}.")
+        stores[name.strip()] = StoreSettings(name.strip(), _resolve(path.strip(), base))
+    return stores
+
+
+def _resolve(path: str | Path, base: Path) -> Path:
+    p = Path(os.path.expanduser(str(path)))
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}.")
+
+
+def _as_int(value: Any, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, not {number}.")
+    return number
+
+
+def _stores_from_yaml(raw: Any, base: Path) -> dict[str, StoreSettings]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("'stores' must map store names to paths or to {path: ...}.")
+    stores: dict[str, StoreSettings] = {}
+    for name, value in raw.items():
+        if isinstance(value, str):
+            stores[str(name)] = StoreSettings(str(name), _resolve(value, base))
+            continue
+        if not isinstance(value, Mapping) or "path" not in value:
+            raise ConfigError(f"Store {name!r} needs a 'path'.")
+        unknown = set(value) - {"path", "seed_demo"}
+        if unknown:
+            raise ConfigError(f"Store {name!r} has unknown options {sorted(unknown)}.")
+        stores[str(name)] = StoreSettings(
+            str(name),
+            _resolve(value["path"], base),
+            seed_demo=_as_bool(value.get("seed_demo", False), f"stores.{name}.seed_demo"),
+        )
+    return stores
+
+
+def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) -> None:
+    if key == "host":
+        settings.host = str(value)
+    elif key == "port":
+        settings.port = _as_int(value, f"{source}port", 0, 65535)
+    elif key == "state_dir":
+        settings.state_dir = _resolve(value, base)
+    elif key == "allow_anonymous":
+        settings.allow_anonymous = _as_bool(value, f"{source}allow_anonymous")
+    elif key == "log_level":
+        level = str(value).upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"{source}log_level must be DEBUG, INFO, WARNING or ERROR.")
+        settings.log_level = level
+    elif key == "show_sidecars":
+        settings.show_sidecars = _as_bool(value, f"{source}show_sidecars")
+    elif key == "threads":
+        settings.threads = _as_int(value, f"{source}threads", 2, 256)
+    else:
+        raise ConfigError(f"Unknown setting {source}{key!r}.")
+
+
+def load_settings(
+    config_file: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Defaults < YAML file < environment < command-line `overrides` (None = not given)."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd()
+    settings = Settings()
+    path_text = config_file or environ.get("ASSETDAV_CONFIG")
+    path = Path(path_text) if path_text else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    if path is not None:
+        path = path.resolve()
+        if not path.is_file():
+            raise ConfigError(f"The config file {path} does not exist.")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"The config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"The config file {path} must hold a mapping of settings.")
+        base = path.parent
+        settings.config_file = path
+        settings.state_dir = _resolve("var/state", cwd)
+        for key, value in raw.items():
+            if key == "stores":
+                settings.stores = _stores_from_yaml(value, base)
+            else:
+                _apply(settings, str(key), value, base, "")
+    else:
+        settings.state_dir = _resolve("var/state", cwd)
+        settings.stores = {
+            "demo": StoreSettings("demo", _resolve("var/stores/demo", cwd), seed_demo=True)
+        }
+    for var, key in ENV_VARS.items():
+        if var in environ:
+            if key == "stores":
+                specs = [s for s in environ[var].split(";") if s.strip()]
+                settings.stores = parse_store_specs(specs, cwd)
+            else:
+                _apply(settings, key, environ[var], cwd, f"{var} -> ")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key == "stores":
+            settings.stores = parse_store_specs(list(value), cwd)
+        else:
+            _apply(settings, key, value, cwd, "--")
+    if not settings.stores:
+        raise ConfigError(
+            "No stores are configured; add one under 'stores' or pass --store NAME=PATH."
+        )
+    return settings

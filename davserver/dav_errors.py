@@ -1,0 +1,81 @@
+"""Map domain errors to WebDAV status codes, once, for every resource method."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from wsgidav.dav_error import (
+    HTTP_BAD_REQUEST,
+    HTTP_CONFLICT,
+    HTTP_FORBIDDEN,
+    HTTP_INSUFFICIENT_STORAGE,
+    HTTP_MEDIATYPE_NOT_SUPPORTED,
+    HTTP_NOT_FOUND,
+    HTTP_REQUEST_ENTITY_TOO_LARGE,
+    DAVError,
+)
+
+from stores import errors
+from stores.atomic import raise_if_no_space
+
+log = logging.getLogger(__name__)
+
+# Most specific first.
+_STATUS: tuple[tuple[type[errors.StoreError], int], ...] = (
+    (errors.NameRestricted, HTTP_FORBIDDEN),
+    (errors.InvalidName, HTTP_BAD_REQUEST),
+    (errors.PathEscape, HTTP_FORBIDDEN),
+    (errors.NotFound, HTTP_NOT_FOUND),
+    (errors.AlreadyExists, HTTP_CONFLICT),
+    (errors.Forbidden, HTTP_FORBIDDEN),
+    (errors.Conflict, HTTP_CONFLICT),
+    (errors.SidecarInvalid, HTTP_CONFLICT),
+    (errors.BadContent, HTTP_BAD_REQUEST),
+    (errors.TooLarge, HTTP_REQUEST_ENTITY_TOO_LARGE),
+    (errors.UnsupportedType, HTTP_MEDIATYPE_NOT_SUPPORTED),
+    (errors.InsufficientStorage, HTTP_INSUFFICIENT_STORAGE),
+)
+
+
+def status_of(exc: errors.StoreError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return HTTP_CONFLICT
+
+
+def to_dav_error(exc: errors.StoreError) -> DAVError:
+    return DAVError(status_of(exc), context_info=exc.message)
+
+
+@contextmanager
+def dav_errors() -> Iterator[None]:
+    """Turn StoreError (and a full disk) into the right DAVError."""
+    try:
+        yield
+    except errors.StoreError as exc:
+        raise to_dav_error(exc) from None
+    except OSError as exc:
+        try:
+            raise_if_no_space(exc)
+        except errors.StoreError as mapped:
+            raise to_dav_error(mapped) from None
+        raise
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def mapped(method: F) -> F:
+    """Decorator form of `dav_errors` for resource methods."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with dav_errors():
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,72 @@
+"""The WsgiDAV provider: maps a URL path to a resource over the configured stores."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from wsgidav.dav_error import HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_provider import DAVProvider
+
+from stores import FileStore, Location, Registry
+from stores.names import SIDECAR_NAME, split_path
+from stores.store import Entry
+
+from .dav_errors import dav_errors
+from .resources import FileResource, FolderResource, RootCollection, SidecarResource
+
+
+class AssetDAVProvider(DAVProvider):
+    def __init__(self, registry: Registry, *, show_sidecars: bool = False) -> None:
+        super().__init__()
+        self.registry = registry
+        self.show_sidecars = show_sidecars
+
+    def __repr__(self) -> str:
+        return f"AssetDAVProvider(stores={self.registry.names()})"
+
+    def locate(self, path: str) -> tuple[FileStore, Location]:
+        """The store and location of a URL path below this share (checked, NFC)."""
+        with dav_errors():
+            parts = split_path(path)
+            if not parts:
+                raise DAVError(HTTP_NOT_FOUND, "The root is not inside a store.")
+            store = self.registry.get(parts[0])
+            return store, store.locate("/".join(parts[1:]))
+
+    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+        self._count_get_resource_inst += 1
+        with dav_errors():
+            parts = split_path(path)
+            if not parts:
+                return RootCollection("/", environ)
+            store = self.registry.find(parts[0])
+            if store is None:
+                return None
+            loc = store.locate("/".join(parts[1:]))
+            if loc.parts and loc.name == SIDECAR_NAME and loc.parent.is_owner_folder():
+                owner = loc.parent
+                if store.stat(owner) is None:
+                    return None
+                store.check_read(environ["assetdav.actor"], owner)
+                if not store.sidecar(owner).exists():
+                    return None
+                return SidecarResource(path, environ, store, owner)
+            st = store.stat(loc)
+            if st is None:
+                return None
+            if loc.parts:
+                store.check_read(environ["assetdav.actor"], loc)
+            if os.path.isdir(store.fs_path(loc)):
+                return FolderResource(path, environ, store, loc, st)
+            return FileResource(path, environ, store, loc, st)
+
+    def resource_for_entry(self, parent: FolderResource, entry: Entry) -> Any:
+        """A member resource from a directory scan, without looking the path up again."""
+        path = parent.path.rstrip("/") + "/" + entry.name
+        loc = parent.loc.child(entry.name)
+        if entry.name == SIDECAR_NAME:
+            return SidecarResource(path, parent.environ, parent.store, parent.loc)
+        if entry.is_dir:
+            return FolderResource(path, parent.environ, parent.store, loc, entry.stat)
+        return FileResource(path, parent.environ, parent.store, loc, entry.stat)

@@ -1,0 +1,490 @@
+"""WsgiDAV resources: thin adapters from WebDAV questions to `stores` operations."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import TYPE_CHECKING, Any
+
+from wsgidav import util
+from wsgidav.dav_error import (
+    HTTP_FORBIDDEN,
+    HTTP_REQUEST_ENTITY_TOO_LARGE,
+    DAVError,
+    PRECONDITION_CODE_ProtectedProperty,
+)
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection
+
+from stores import ASSET_LEVEL, PROJECT_LEVEL, Actor, FileStore, Location, transfer
+from stores.hashing import new_hasher
+from stores.names import SIDECAR_NAME
+from stores.store import MAX_SIDECAR_BYTES
+from stores.writer import FileWriter
+
+from . import live_props
+from .dav_errors import dav_errors, mapped
+
+if TYPE_CHECKING:
+    from .provider import AssetDAVProvider
+
+
+def actor_of(environ: dict[str, Any]) -> Actor:
+    return environ["assetdav.actor"]
+
+
+def _fallback_etag(st: os.stat_result) -> str:
+    return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+
+
+def _join(path: str, name: str) -> str:
+    return util.join_uri(path, name)
+
+
+class RootCollection(DAVCollection):
+    """`/`: the configured stores, as folders. Stores are configured, not created here."""
+
+    provider: AssetDAVProvider
+
+    def get_display_name(self) -> str:
+        return ""
+
+    def get_member_names(self) -> list[str]:
+        return self.provider.registry.names()
+
+    def get_member(self, name: str) -> Any:
+        return self.provider.get_resource_inst(_join(self.path, name), self.environ)
+
+    def create_collection(self, name: str) -> None:
+        raise DAVError(
+            HTTP_FORBIDDEN, "Stores are configured on the server, not created over WebDAV."
+        )
+
+    def create_empty_resource(self, name: str) -> Any:
+        raise DAVError(HTTP_FORBIDDEN, "Files go into a project inside a store.")
+
+    def delete(self) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "The root cannot be deleted.")
+
+
+class _StoreBacked:
+    """Shared by files and folders: where the resource is and who is asking."""
+
+    provider: AssetDAVProvider
+    environ: dict[str, Any]
+    path: str
+
+    def _setup(self, store: FileStore, loc: Location, st: os.stat_result | None) -> None:
+        self.store = store
+        self.loc = loc
+        self.st = st
+
+    @property
+    def actor(self) -> Actor:
+        return actor_of(self.environ)
+
+    def _dest(self, dest_path: str) -> tuple[FileStore, Location]:
+        return self.provider.locate(dest_path)
+
+    def _props_moved(self, dest_path: str, *, with_children: bool) -> None:
+        pm = self.provider.prop_manager
+        if pm:
+            pm.move_properties(
+                self.get_ref_url(),
+                self._ref_url(dest_path),
+                with_children=with_children,
+                environ=self.environ,
+            )
+
+    def _props_copied(self, dest_path: str) -> None:
+        pm = self.provider.prop_manager
+        if pm:
+            pm.copy_properties(self.get_ref_url(), self._ref_url(dest_path), self.environ)
+
+    def _ref_url(self, path: str) -> str:
+        return util.quote(self.provider.share_path + path)
+
+    get_ref_url: Any
+
+
+class FolderResource(_StoreBacked, DAVCollection):
+    """A store root, project, asset or plain folder."""
+
+    def __init__(
+        self,
+        path: str,
+        environ: dict[str, Any],
+        store: FileStore,
+        loc: Location,
+        st: os.stat_result,
+    ) -> None:
+        DAVCollection.__init__(self, path, environ)
+        self._setup(store, loc, st)
+
+    def get_display_name(self) -> str:
+        return self.loc.name
+
+    def get_creation_date(self) -> float:
+        return self.st.st_ctime
+
+    def get_last_modified(self) -> float:
+        return self.st.st_mtime
+
+    def get_etag(self) -> None:
+        return None
+
+    # --- members -------------------------------------------------------------------
+
+    @mapped
+    def get_member_names(self) -> list[str]:
+        return [entry.name for entry in self._entries()]
+
+    @mapped
+    def get_member_list(self) -> list[Any]:
+        """Build children straight from one directory scan (no second lookup per member)."""
+        return [self.provider.resource_for_entry(self, entry) for entry in self._entries()]
+
+    def _entries(self) -> list[Any]:
+        return self.store.list_folder(
+            self.actor, self.loc, show_sidecars=self.provider.show_sidecars
+        )
+
+    def get_member(self, name: str) -> Any:
+        return self.provider.get_resource_inst(_join(self.path, name), self.environ)
+
+    # --- writes --------------------------------------------------------------------
+
+    @mapped
+    def create_collection(self, name: str) -> None:
+        self.store.make_folder(self.actor, self.loc.child(name))
+
+    @mapped
+    def create_empty_resource(self, name: str) -> Any:
+        """PUT: a file that appears only once its body has arrived whole. LOCK on an
+        unmapped URL: an empty file now (RFC 4918 lock-null replacement)."""
+        child = self.loc.child(name)
+        path = _join(self.path, name)
+        if name == SIDECAR_NAME and child.parent.is_owner_folder():
+            return SidecarResource(path, self.environ, self.store, child.parent)
+        if self.environ.get("REQUEST_METHOD") == "PUT":
+            self.store.check_write(self.actor, child)
+            self.store.check_file_place(child)
+            return FileResource(path, self.environ, self.store, child, None)
+        self.store.create_empty_file(self.actor, child)
+        return self.provider.get_resource_inst(path, self.environ)
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    @mapped
+    def delete(self) -> None:
+        self.store.delete(self.actor, self.loc)
+        self.remove_all_properties(recursive=True)
+        self.remove_all_locks(recursive=True)
+
+    @mapped
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        dest_store, dest = self._dest(dest_path)
+        transfer.copy_folder(self.actor, self.store, self.loc, dest_store, dest, recursive=False)
+        if is_move:
+            self._props_moved(dest_path, with_children=False)
+        else:
+            self._props_copied(dest_path)
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    @mapped
+    def move_recursive(self, dest_path: str) -> None:
+        dest_store, dest = self._dest(dest_path)
+        transfer.move(self.actor, self.store, self.loc, dest_store, dest)
+        self._props_moved(dest_path, with_children=True)
+
+    # --- properties ----------------------------------------------------------------
+
+    def _live_names(self) -> tuple[str, ...]:
+        if self.loc.level == ASSET_LEVEL:
+            return live_props.ASSET_PROPS
+        if self.loc.level == PROJECT_LEVEL:
+            return live_props.PROJECT_PROPS
+        return ()
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        return super().get_property_names(is_allprop=is_allprop) + list(self._live_names())
+
+    def get_property_value(self, name: str) -> Any:
+        if not live_props.is_ours(name):
+            return super().get_property_value(name)
+        if name not in self._live_names():
+            return super().get_property_value(name)
+        with dav_errors():
+            meta = self.store.read_meta(self.actor, self.loc) or {}
+        if name == live_props.TAGS:
+            return live_props.tags_element([str(t) for t in meta.get("tags") or []])
+        if name == live_props.DESCRIPTION:
+            return str(meta.get("description") or "")
+        return str(meta.get("version") or 0)
+
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
+        if not live_props.is_ours(name):
+            return super().set_property_value(name, value, dry_run=dry_run)
+        if (
+            name in live_props.PROTECTED
+            or not self.loc.is_owner_folder()
+            or (name not in live_props.WRITABLE)
+        ):
+            raise DAVError(HTTP_FORBIDDEN, err_condition=PRECONDITION_CODE_ProtectedProperty)
+        with dav_errors():
+            self.store.check_write(self.actor, self.loc)
+            if dry_run:
+                return None
+            if name == live_props.DESCRIPTION:
+                text = live_props.text_of(value)
+                self.store.update_fields(self.actor, self.loc, {"description": text})
+                return None
+            tags = live_props.tags_from_element(value)
+            if name == live_props.TAGS:
+                self.store.change_tags(self.actor, self.loc, replace=tags)
+            elif name == live_props.ADD_TAGS:
+                self.store.change_tags(self.actor, self.loc, add=tags)
+            else:
+                self.store.change_tags(self.actor, self.loc, remove=tags)
+        return None
+
+
+class _PutStream:
+    """What WsgiDAV's PUT writes into: a FileWriter whose close() commits."""
+
+    def __init__(self, writer: FileWriter) -> None:
+        self._writer = writer
+
+    def write(self, data: bytes) -> None:
+        with dav_errors():
+            self._writer.write(data)
+
+    def close(self) -> None:
+        with dav_errors():
+            self._writer.commit()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
+def expected_body_size(environ: dict[str, Any]) -> int | None:
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+
+
+class FileResource(_StoreBacked, DAVNonCollection):
+    """A file; `st` is None for the target of a PUT that has not landed yet."""
+
+    def __init__(
+        self,
+        path: str,
+        environ: dict[str, Any],
+        store: FileStore,
+        loc: Location,
+        st: os.stat_result | None,
+    ) -> None:
+        DAVNonCollection.__init__(self, path, environ)
+        self._setup(store, loc, st)
+        self._stream: _PutStream | None = None
+        self._record_cache: Any = False
+
+    def _stat(self) -> os.stat_result:
+        if self.st is None:
+            st = self.store.stat(self.loc)
+            if st is None:
+                raise DAVError(HTTP_FORBIDDEN, "The file is not written yet.")
+            self.st = st
+        return self.st
+
+    def _record(self) -> Any:
+        if self._record_cache is False:
+            self._record_cache = self.store.file_record(self.loc, self._stat())
+        return self._record_cache
+
+    def get_content_length(self) -> int:
+        return self._stat().st_size
+
+    def get_content_type(self) -> str:
+        return util.guess_mime_type(self.path, self.environ["wsgidav.config"])
+
+    def get_creation_date(self) -> float:
+        return self._stat().st_ctime
+
+    def get_last_modified(self) -> float:
+        return self._stat().st_mtime
+
+    def get_display_name(self) -> str:
+        return self.loc.name
+
+    def get_etag(self) -> str:
+        record = self._record()
+        return record.xxh3_128 if record else _fallback_etag(self._stat())
+
+    def support_etag(self) -> bool:
+        return True
+
+    def support_ranges(self) -> bool:
+        return True
+
+    @mapped
+    def get_content(self) -> Any:
+        return self.store.open_read(self.actor, self.loc)
+
+    @mapped
+    def begin_write(self, *, content_type: str | None = None) -> _PutStream:
+        writer = self.store.open_writer(
+            self.actor, self.loc, expected_size=expected_body_size(self.environ)
+        )
+        self._stream = _PutStream(writer)
+        return self._stream
+
+    def end_write(self, *, with_errors: bool) -> None:
+        if self._stream is not None and with_errors:
+            self._stream.abort()
+        self.st = None
+        self._record_cache = False
+
+    @mapped
+    def delete(self) -> None:
+        self.store.delete(self.actor, self.loc)
+        self.remove_all_properties(recursive=True)
+        self.remove_all_locks(recursive=True)
+
+    @mapped
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        dest_store, dest = self._dest(dest_path)
+        transfer.copy_file(self.actor, self.store, self.loc, dest_store, dest)
+        if is_move:
+            self._props_moved(dest_path, with_children=False)
+        else:
+            self._props_copied(dest_path)
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    @mapped
+    def move_recursive(self, dest_path: str) -> None:
+        dest_store, dest = self._dest(dest_path)
+        transfer.move(self.actor, self.store, self.loc, dest_store, dest)
+        self._props_moved(dest_path, with_children=False)
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        names = super().get_property_names(is_allprop=is_allprop)
+        if self._record() is not None:
+            names.append(live_props.XXH3)
+        return names
+
+    def get_property_value(self, name: str) -> Any:
+        if name == live_props.XXH3:
+            record = self._record()
+            if record is not None:
+                return record.xxh3_128
+        return super().get_property_value(name)
+
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
+        if live_props.is_ours(name):
+            raise DAVError(HTTP_FORBIDDEN, err_condition=PRECONDITION_CODE_ProtectedProperty)
+        return super().set_property_value(name, value, dry_run=dry_run)
+
+
+class _SidecarUpload:
+    """Collects a PUT body for `.ovemeta` (bounded), merged on close."""
+
+    def __init__(self, resource: SidecarResource) -> None:
+        self._resource = resource
+        self._buffer = io.BytesIO()
+
+    def write(self, data: bytes) -> None:
+        if self._buffer.tell() + len(data) > MAX_SIDECAR_BYTES:
+            raise DAVError(
+                HTTP_REQUEST_ENTITY_TOO_LARGE,
+                f"A sidecar may be at most {MAX_SIDECAR_BYTES} bytes.",
+            )
+        self._buffer.write(data)
+
+    def close(self) -> None:
+        resource = self._resource
+        with dav_errors():
+            resource.store.put_sidecar(resource.actor, resource.owner, self._buffer.getvalue())
+
+
+class SidecarResource(_StoreBacked, DAVNonCollection):
+    """`.ovemeta` of a project or asset: readable as is; a PUT merges the editable fields."""
+
+    def __init__(
+        self, path: str, environ: dict[str, Any], store: FileStore, owner: Location
+    ) -> None:
+        DAVNonCollection.__init__(self, path, environ)
+        self._setup(store, owner.child(SIDECAR_NAME), None)
+        self.owner = owner
+        self._raw: bytes | None = None
+
+    def _bytes(self) -> bytes:
+        if self._raw is None:
+            with dav_errors():
+                self.store.check_read(self.actor, self.owner)
+                try:
+                    self._raw = self.store.sidecar(self.owner).raw_bytes()
+                except FileNotFoundError:
+                    self._raw = b""
+        return self._raw
+
+    def get_content_length(self) -> int:
+        return len(self._bytes())
+
+    def get_content_type(self) -> str:
+        return "application/json" if self._bytes().lstrip().startswith(b"{") else "application/yaml"
+
+    def get_display_name(self) -> str:
+        return SIDECAR_NAME
+
+    def get_last_modified(self) -> float | None:
+        st = self.store.stat(self.loc)
+        return st.st_mtime if st else None
+
+    def get_creation_date(self) -> float | None:
+        st = self.store.stat(self.loc)
+        return st.st_ctime if st else None
+
+    def get_etag(self) -> str:
+        hasher = new_hasher()
+        hasher.update(self._bytes())
+        return hasher.hexdigest()
+
+    def support_etag(self) -> bool:
+        return True
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def get_content(self) -> Any:
+        return io.BytesIO(self._bytes())
+
+    def begin_write(self, *, content_type: str | None = None) -> _SidecarUpload:
+        with dav_errors():
+            self.store.check_write(self.actor, self.owner)
+        return _SidecarUpload(self)
+
+    def end_write(self, *, with_errors: bool) -> None:
+        self._raw = None
+
+    def delete(self) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "A sidecar goes with its folder; delete the folder instead.")
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "A sidecar cannot be copied or moved on its own.")
+
+    def move_recursive(self, dest_path: str) -> None:
+        raise DAVError(HTTP_FORBIDDEN, "A sidecar cannot be copied or moved on its own.")
+
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:
+        raise DAVError(HTTP_FORBIDDEN, err_condition=PRECONDITION_CODE_ProtectedProperty)
+
+    def prevent_locking(self) -> bool:
+        return True

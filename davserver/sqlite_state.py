@@ -1,0 +1,205 @@
+"""WebDAV state kept in the state dir with SQLite: dead properties and locks survive restarts."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from wsgidav.lock_man.lock_storage import LockStorageDict
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """One shared connection (guarded by the caller's lock); WAL keeps readers cheap."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _encode(value: Any) -> str:
+    """JSON, with bytes (lock owners are XML bytes) tagged so they come back as bytes."""
+
+    def tag_bytes(obj: Any) -> Any:
+        if isinstance(obj, bytes):
+            return {"__bytes__": base64.b64encode(obj).decode("ascii")}
+        raise TypeError(f"cannot store {type(obj).__name__}")
+
+    return json.dumps(value, default=tag_bytes)
+
+
+def _decode(text: str) -> Any:
+    def untag(obj: dict[str, Any]) -> Any:
+        if set(obj) == {"__bytes__"}:
+            return base64.b64decode(obj["__bytes__"])
+        return obj
+
+    return json.loads(text, object_hook=untag)
+
+
+def _norm(url: str) -> str:
+    return url.rstrip("/") or "/"
+
+
+class SqlitePropertyManager:
+    """WsgiDAV property manager for dead properties of any namespace, keyed by URL."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._guard = threading.Lock()
+        self._conn = connect(path)
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS props ("
+            " url TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
+            " PRIMARY KEY (url, name))"
+        )
+
+    def __repr__(self) -> str:
+        return f"SqlitePropertyManager({str(self._path)!r})"
+
+    def _rows(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._guard:
+            return self._conn.execute(sql, args).fetchall()
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> None:
+        with self._guard:
+            self._conn.execute(sql, args)
+
+    def get_properties(self, norm_url: str, environ: dict | None = None) -> list[str]:
+        return [r[0] for r in self._rows("SELECT name FROM props WHERE url=?", (_norm(norm_url),))]
+
+    def get_property(self, norm_url: str, name: str, environ: dict | None = None) -> Any:
+        rows = self._rows("SELECT value FROM props WHERE url=? AND name=?", (_norm(norm_url), name))
+        return rows[0][0] if rows else None
+
+    def write_property(
+        self,
+        norm_url: str,
+        name: str,
+        property_value: Any,
+        dry_run: bool = False,
+        environ: dict | None = None,
+    ) -> None:
+        if dry_run:
+            return
+        self._run(
+            "INSERT OR REPLACE INTO props (url, name, value) VALUES (?, ?, ?)",
+            (_norm(norm_url), name, property_value),
+        )
+
+    def remove_property(
+        self, norm_url: str, name: str, dry_run: bool = False, environ: dict | None = None
+    ) -> None:
+        if not dry_run:
+            self._run("DELETE FROM props WHERE url=? AND name=?", (_norm(norm_url), name))
+
+    def remove_properties(self, norm_url: str, environ: dict | None = None) -> None:
+        url = _norm(norm_url)
+        prefix = url.rstrip("/") + "/"
+        self._run(
+            "DELETE FROM props WHERE url=? OR substr(url, 1, ?)=?", (url, len(prefix), prefix)
+        )
+
+    def copy_properties(self, src_url: str, dest_url: str, environ: dict | None = None) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO props (url, name, value)"
+            " SELECT ?, name, value FROM props WHERE url=?",
+            (_norm(dest_url), _norm(src_url)),
+        )
+
+    def move_properties(
+        self, src_url: str, dest_url: str, with_children: bool, environ: dict | None = None
+    ) -> None:
+        src, dest = _norm(src_url), _norm(dest_url)
+        with self._guard:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("DELETE FROM props WHERE url=?", (dest,))
+                self._conn.execute("UPDATE props SET url=? WHERE url=?", (dest, src))
+                if with_children:
+                    prefix = src.rstrip("/") + "/"
+                    self._conn.execute(
+                        "UPDATE OR REPLACE props SET url = ? || substr(url, ?)"
+                        " WHERE substr(url, 1, ?)=?",
+                        (dest.rstrip("/") + "/", len(prefix) + 1, len(prefix), prefix),
+                    )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._guard:
+            self._conn.close()
+
+
+class _SqliteMapping(MutableMapping[str, Any]):
+    """A persistent str -> JSON mapping, the shape WsgiDAV's lock storage keeps its locks in."""
+
+    def __init__(self, path: Path) -> None:
+        self._guard = threading.Lock()
+        self._conn = connect(path)
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        with self._guard:
+            row = self._conn.execute("SELECT value FROM locks WHERE key=?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return _decode(row[0])
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        with self._guard:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO locks (key, value) VALUES (?, ?)", (key, _encode(value))
+            )
+
+    def __delitem__(self, key: str) -> None:
+        with self._guard:
+            cur = self._conn.execute("DELETE FROM locks WHERE key=?", (key,))
+        if cur.rowcount == 0:
+            raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        with self._guard:
+            keys = [r[0] for r in self._conn.execute("SELECT key FROM locks")]
+        return iter(keys)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return self._conn.execute("SELECT count(*) FROM locks").fetchone()[0]
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        with self._guard:
+            rows = self._conn.execute("SELECT key, value FROM locks").fetchall()
+        return [(k, _decode(v)) for k, v in rows]
+
+    def close(self) -> None:
+        with self._guard:
+            self._conn.close()
+
+
+class SqliteLockStorage(LockStorageDict):
+    """WsgiDAV's lock storage logic over a SQLite table, so locks persist across restarts."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._path = path
+
+    def __repr__(self) -> str:
+        return f"SqliteLockStorage({str(self._path)!r})"
+
+    def open(self) -> None:
+        self._dict = _SqliteMapping(self._path)
+
+    def close(self) -> None:
+        if self._dict is not None:
+            self._dict.close()
+            self._dict = None

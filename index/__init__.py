@@ -1,0 +1,1 @@
+"""The search index: a Whoosh index derived from the tree, rebuilt from it at any time."""

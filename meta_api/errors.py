@@ -1,0 +1,76 @@
+"""JSON errors `{"title", "description"}` for every failure of the API, registered once."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from stores import errors
+
+log = logging.getLogger(__name__)
+
+# OVE's documentation answers "not found" for stores, projects and assets with 400.
+_STATUS: tuple[tuple[type[errors.StoreError], int], ...] = (
+    (errors.NameRestricted, 400),
+    (errors.InvalidName, 400),
+    (errors.PathEscape, 403),
+    (errors.NotFound, 400),
+    (errors.AlreadyExists, 409),
+    (errors.PermissionDenied, 403),
+    (errors.Forbidden, 403),
+    (errors.Conflict, 409),
+    (errors.SidecarInvalid, 409),
+    (errors.BadContent, 400),
+    (errors.TooLarge, 413),
+    (errors.UnsupportedType, 415),
+    (errors.InsufficientStorage, 507),
+)
+
+
+class ApiError(Exception):
+    """An error raised by a route with its own status."""
+
+    def __init__(self, status: int, title: str, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.title = title
+        self.description = description
+
+
+def error_response(status: int, title: str, description: str) -> Response:
+    response = jsonify({"title": title, "description": description})
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.title, exc.description)
+
+    @app.errorhandler(errors.StoreError)
+    def _store_error(exc: errors.StoreError) -> Response:
+        status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 409)
+        body = {"title": exc.title, "description": exc.message}
+        if exc.rule:
+            body["rule"] = exc.rule
+        response = jsonify(body)
+        response.status_code = status
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        response = error_response(exc.code or 500, exc.name, exc.description or exc.name)
+        for key, value in exc.get_headers():
+            if key.lower() not in ("content-type", "content-length"):
+                response.headers[key] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unexpected error in the API")
+        return error_response(
+            500, "Internal error", "The server failed unexpectedly; the error is in its log."
+        )

@@ -1,0 +1,23 @@
+"""The domain: stores, projects, assets and their sidecars. The only code that writes the tree."""
+
+from .access import ANONYMOUS, SYSTEM, Actor, OpenPolicy, Policy
+from .errors import StoreError
+from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
+from .registry import Registry
+from .store import Entry, FileStore
+
+__all__ = [
+    "ANONYMOUS",
+    "ASSET_LEVEL",
+    "PROJECT_LEVEL",
+    "STORE_LEVEL",
+    "SYSTEM",
+    "Actor",
+    "Entry",
+    "FileStore",
+    "Location",
+    "OpenPolicy",
+    "Policy",
+    "Registry",
+    "StoreError",
+]

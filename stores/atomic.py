@@ -1,0 +1,65 @@
+"""Durable, atomic file replacement: temporary file in the same folder, fsync, rename."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import uuid
+from pathlib import Path
+
+from .errors import InsufficientStorage
+from .names import TEMP_PREFIX
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
+def temp_path_beside(path: Path, suffix: str = ".part") -> Path:
+    """A hidden temporary name in the target's own folder, so the final rename is atomic."""
+    return path.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}{suffix}"
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new entry in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def raise_if_no_space(exc: OSError) -> None:
+    if exc.errno in _NO_SPACE:
+        raise InsufficientStorage(
+            "The disk holding this store is full; free some space and try again."
+        ) from exc
+
+
+def write_atomic(path: Path, data: bytes) -> os.stat_result:
+    """Replace `path` with `data` so that readers see the old or the new bytes, never a mix."""
+    tmp = temp_path_beside(path, ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        unlink_quietly(tmp)
+        raise_if_no_space(exc)
+        raise
+    except BaseException:
+        unlink_quietly(tmp)
+        raise
+    fsync_dir(path.parent)
+    return os.stat(path)
+
+
+def unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

@@ -1,0 +1,150 @@
+"""The contents of project and asset sidecars, in OVE's field names, and how they change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+ASSET_EDITABLE = ("name", "description", "tags", "metadata")
+PROJECT_EDITABLE = ("name", "description", "tags", "metadata")
+PUBLIC_ASSET_FIELDS = (
+    "id",
+    "name",
+    "project",
+    "description",
+    "index_file",
+    "version",
+    "history",
+    "tags",
+    "worker",
+    "processing_status",
+    "processing_error",
+)
+
+
+def now_text() -> str:
+    """OVE's history time format, in UTC."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def history_entry(kind: str, version: int | None = None, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"Type": kind, "Time": now_text()}
+    if version is not None:
+        entry["Version"] = version
+    entry.update(extra)
+    return entry
+
+
+def new_asset(asset_id: str, project: str) -> dict[str, Any]:
+    return {
+        "id": asset_id,
+        "name": asset_id,
+        "project": project,
+        "description": "",
+        "tags": [],
+        "version": 0,
+        "filename": "",
+        "index_file": "",
+        "uploaded": False,
+        "worker": "",
+        "processing_status": "",
+        "processing_error": "",
+        "history": [history_entry("Created")],
+        "metadata": {},
+        "files": {},
+    }
+
+
+def new_project(project_id: str, name: str | None = None) -> dict[str, Any]:
+    return {
+        "id": project_id,
+        "name": name or project_id,
+        "description": "",
+        "tags": [],
+        "groups": [],
+        "created": now_text(),
+        "history": [history_entry("Created")],
+        "metadata": {},
+        "files": {},
+    }
+
+
+def clean_tags(value: Any) -> list[str]:
+    """Tags are a list of distinct non-empty strings, in the order first given."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError("tags must be a list of strings")
+    seen: dict[str, None] = {}
+    for tag in value:
+        if not isinstance(tag, str | int | float) or isinstance(tag, bool):
+            raise ValueError("tags must be a list of strings")
+        text = str(tag).strip()
+        if text:
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+def apply_edits(data: dict[str, Any], edits: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """Merge the editable fields of `edits` into `data`; other keys of `edits` are ignored."""
+    for key in allowed:
+        if key not in edits:
+            continue
+        value = edits[key]
+        if key == "tags":
+            data["tags"] = clean_tags(value)
+        elif key == "metadata":
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                raise ValueError("metadata must be a mapping")
+            data["metadata"] = value
+        else:
+            if value is None:
+                value = ""
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise ValueError(f"{key} must be a string")
+            data[key] = str(value)
+
+
+def public_asset(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: data.get(key, _PUBLIC_DEFAULTS.get(key)) for key in PUBLIC_ASSET_FIELDS}
+
+
+_PUBLIC_DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "index_file": "",
+    "version": 0,
+    "history": [],
+    "tags": [],
+    "worker": "",
+    "processing_status": "",
+    "processing_error": "",
+}
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the sidecar knows of one file: enough to spot a change without reading it."""
+
+    size: int
+    xxh3_128: str
+    mtime: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "xxh3_128": self.xxh3_128, "mtime": self.mtime}
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> FileRecord | None:
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return cls(int(raw["size"]), str(raw["xxh3_128"]), float(raw["mtime"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def matches(self, size: int, mtime: float) -> bool:
+        return self.size == size and abs(self.mtime - mtime) < 1e-6

@@ -1,0 +1,43 @@
+"""The configured stores of one server, sharing one change feed and one access policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from .access import OpenPolicy, Policy
+from .errors import StoreNotFound
+from .events import ChangeFeed
+from .names import normalize_name
+from .store import FileStore
+
+
+class Registry:
+    def __init__(
+        self,
+        roots: Mapping[str, Path],
+        *,
+        policy: Policy | None = None,
+        feed: ChangeFeed | None = None,
+    ) -> None:
+        self.feed = feed or ChangeFeed()
+        self.policy: Policy = policy or OpenPolicy()
+        self._stores: dict[str, FileStore] = {}
+        for name, root in roots.items():
+            name = normalize_name(name)
+            self._stores[name] = FileStore(name, Path(root), feed=self.feed, policy=self.policy)
+
+    def names(self) -> list[str]:
+        return sorted(self._stores)
+
+    def get(self, name: str) -> FileStore:
+        store = self._stores.get(name)
+        if store is None:
+            raise StoreNotFound(f"There is no store named {name!r}; known: {self.names()}.")
+        return store
+
+    def find(self, name: str) -> FileStore | None:
+        return self._stores.get(name)
+
+    def __iter__(self):
+        return iter(self._stores.values())

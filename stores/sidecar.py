@@ -1,0 +1,135 @@
+"""One `.ovemeta` file: cached reads, and locked, atomic read-modify-write edits."""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_atomic
+from .errors import SidecarInvalid
+from .names import SIDECAR_NAME
+from .sidecar_format import parse_sidecar, render_sidecar
+
+_Signature = tuple[int, int, int]
+
+_cache: dict[str, tuple[_Signature, dict[str, Any]]] = {}
+_cache_guard = threading.Lock()
+_locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
+_locks_guard = threading.Lock()
+# flock descriptors held by the thread that owns the matching thread lock
+_flock_fds: dict[str, int] = {}
+
+
+def _signature(st: os.stat_result) -> _Signature:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _thread_lock(key: str) -> threading.RLock:
+    with _locks_guard:
+        lock = _locks.get(key)
+        if lock is None:
+            lock = threading.RLock()
+            _locks[key] = lock
+        return lock
+
+
+class Sidecar:
+    """The sidecar of a project or asset folder.
+
+    Reads are served from a cache validated by the file's inode, size and mtime, so
+    listing thousands of files costs one parse. Edits hold a thread lock and an
+    `flock` on the folder (other processes), reload from disk, and write atomically.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / SIDECAR_NAME
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def read(self) -> dict[str, Any] | None:
+        """The parsed sidecar, or None when there is none. Treat the result as read-only."""
+        key = str(self.path)
+        try:
+            st = os.stat(key)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        sig = _signature(st)
+        with _cache_guard:
+            hit = _cache.get(key)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        raw = self.path.read_bytes()
+        data = parse_sidecar(raw, self._origin())
+        with _cache_guard:
+            _cache[key] = (sig, data)
+        return data
+
+    def raw_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+    def _origin(self) -> str:
+        return str(self.path)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold this sidecar's lock (threads, and other processes by `flock`); re-entrant."""
+        key = str(self.path)
+        with _thread_lock(key):
+            outermost = key not in _flock_fds
+            if outermost:
+                fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                _flock_fds[key] = fd
+            try:
+                yield
+            finally:
+                if outermost:
+                    os.close(_flock_fds.pop(key))
+
+    @contextmanager
+    def editing(self, *, replace_invalid: bool = False) -> Iterator[dict[str, Any]]:
+        """Yield a private copy of the sidecar; it is written back if the block succeeds.
+
+        A sidecar that does not parse raises SidecarInvalid instead of being
+        overwritten, unless `replace_invalid` (a whole new sidecar from a user):
+        then the unreadable one is kept beside it as `.ovemeta.invalid-<time>`.
+        """
+        with self.locked():
+            try:
+                current = self.read()
+            except SidecarInvalid:
+                if not replace_invalid:
+                    raise
+                self._set_aside_invalid()
+                current = None
+            data = copy.deepcopy(current) if current is not None else {}
+            yield data
+            self.write(data)
+
+    def write(self, data: dict[str, Any]) -> None:
+        """Write `data` atomically; callers hold `locked()`."""
+        st = write_atomic(self.path, render_sidecar(data))
+        with _cache_guard:
+            _cache[str(self.path)] = (_signature(st), data)
+
+    def _set_aside_invalid(self) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        os.replace(self.path, self.folder / f"{SIDECAR_NAME}.invalid-{stamp}")
+
+
+def forget_cached(folder: Path) -> None:
+    """Drop cache entries below `folder` (after a move or delete of a whole tree)."""
+    prefix = str(folder).rstrip("/") + "/"
+    with _cache_guard:
+        for key in [k for k in _cache if k.startswith(prefix)]:
+            del _cache[key]

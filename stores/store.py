@@ -1,0 +1,413 @@
+"""A store on the local filesystem: the only code that changes the tree.
+
+Every operation takes the acting user and a `Location`; every change keeps the
+owning sidecar true and is announced on the change feed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from . import model
+from .access import Actor, Policy, require_read, require_write
+from .atomic import fsync_dir, raise_if_no_space
+from .errors import AlreadyExists, BadContent, Conflict, Forbidden, NotFound
+from .events import CREATED, DELETED, META, MODIFIED, Change, ChangeFeed
+from .hashing import mtime_of
+from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
+from .model import FileRecord
+from .names import check_id, is_internal, is_junk, is_within, safe_join, split_path
+from .reconcile import reconciled_files
+from .sidecar import Sidecar, forget_cached
+from .sidecar_format import parse_sidecar
+from .writer import FileWriter
+
+MAX_SIDECAR_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One member of a folder listing."""
+
+    name: str
+    is_dir: bool
+    stat: os.stat_result
+
+
+HintMap = dict[str, FileRecord]  # absolute path -> record carried over by a move or copy
+
+
+class FileStore:
+    def __init__(self, name: str, root: Path, *, feed: ChangeFeed, policy: Policy) -> None:
+        self.name = name
+        self.root = Path(os.path.abspath(root))
+        self.root_real = os.path.realpath(self.root)
+        self.feed = feed
+        self.policy = policy
+
+    # --- locating ----------------------------------------------------------------
+
+    def locate(self, path: str) -> Location:
+        """A Location for a slash-separated path inside this store (checked, NFC)."""
+        return Location(self.name, split_path(path))
+
+    def fs_path(self, loc: Location) -> Path:
+        return safe_join(self.root, loc.parts)
+
+    def stat(self, loc: Location) -> os.stat_result | None:
+        try:
+            return os.stat(self.fs_path(loc))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def sidecar(self, owner: Location) -> Sidecar:
+        return Sidecar(self.fs_path(owner))
+
+    # --- access --------------------------------------------------------------------
+
+    def may_read(self, actor: Actor, loc: Location) -> bool:
+        return loc.level == STORE_LEVEL or self.policy.can_read(actor, self.name, loc.project)
+
+    def may_write(self, actor: Actor, loc: Location) -> bool:
+        return self.policy.can_write(actor, self.name, loc.project)
+
+    def check_read(self, actor: Actor, loc: Location) -> None:
+        if loc.level != STORE_LEVEL:
+            require_read(self.policy, actor, self.name, loc.project)
+
+    def check_write(self, actor: Actor, loc: Location) -> None:
+        require_write(self.policy, actor, self.name, loc.project)
+
+    # --- reading -------------------------------------------------------------------
+
+    def list_folder(
+        self, actor: Actor, loc: Location, *, show_sidecars: bool = False
+    ) -> list[Entry]:
+        """Members of a folder as a client may see them: no temporary files, no
+        symlinks leaving the store, only readable projects at the store root."""
+        self.check_read(actor, loc)
+        folder = self.fs_path(loc)
+        entries: list[Entry] = []
+        try:
+            scanned = list(os.scandir(folder))
+        except FileNotFoundError as exc:
+            raise NotFound(f"{loc.url_path()} does not exist.") from exc
+        for item in scanned:
+            name = item.name
+            if is_internal(name) and not (show_sidecars and name == ".ovemeta"):
+                continue
+            try:
+                if item.is_symlink() and not is_within(self.root_real, os.path.realpath(item.path)):
+                    continue
+                st = item.stat()
+            except OSError:
+                continue
+            is_dir = item.is_dir()
+            if (
+                loc.level == STORE_LEVEL
+                and is_dir
+                and not self.policy.can_read(actor, self.name, name)
+            ):
+                continue
+            entries.append(Entry(name, is_dir, st))
+        return entries
+
+    def open_read(self, actor: Actor, loc: Location) -> BinaryIO:
+        self.check_read(actor, loc)
+        try:
+            return open(self.fs_path(loc), "rb")  # noqa: SIM115 - the caller closes it
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound(f"{loc.url_path()} is not a file.") from exc
+
+    def read_meta(self, actor: Actor, owner: Location) -> dict[str, Any] | None:
+        """The sidecar of a project or asset (read-only), or None when it has none."""
+        self.check_read(actor, owner)
+        return self.sidecar(owner).read()
+
+    def file_record(self, loc: Location, st: os.stat_result) -> FileRecord | None:
+        """The sidecar's record of a file, if it still matches the file on disk."""
+        owner = loc.file_owner()
+        if owner is None or is_junk(loc.name):
+            return None
+        try:
+            data = self.sidecar(owner).read()
+        except Exception:  # noqa: BLE001 - an unreadable sidecar just means "unknown"
+            return None
+        if not data or not isinstance(data.get("files"), dict):
+            return None
+        record = FileRecord.from_dict(data["files"].get(loc.key_in(owner)))
+        if record is None or not record.matches(st.st_size, mtime_of(st)):
+            return None
+        return record
+
+    # --- folders -------------------------------------------------------------------
+
+    def make_folder(
+        self,
+        actor: Actor,
+        loc: Location,
+        *,
+        display_name: str | None = None,
+        groups: Iterable[str] | None = None,
+    ) -> None:
+        """Create a project (level 1), an asset (level 2, both with a sidecar) or a folder."""
+        self.check_write(actor, loc)
+        if loc.level == STORE_LEVEL:
+            raise AlreadyExists(f"The store {self.name!r} already exists.")
+        if is_internal(loc.name):
+            raise Forbidden(f"{loc.name!r} is a name the server keeps for itself.")
+        if loc.is_owner_folder():
+            check_id(loc.name, "project" if loc.level == PROJECT_LEVEL else "asset")
+        path = self.fs_path(loc)
+        self._require_parent_folder(loc)
+        try:
+            os.mkdir(path)
+        except FileExistsError as exc:
+            raise AlreadyExists(f"{loc.url_path()} already exists.") from exc
+        except OSError as exc:
+            raise_if_no_space(exc)
+            raise
+        if loc.is_owner_folder():
+            try:
+                with self.sidecar(loc).editing() as data:
+                    data.update(self._fresh_owner_meta(loc))
+                    if display_name:
+                        data["name"] = display_name
+                    if groups is not None and loc.level == PROJECT_LEVEL:
+                        data["groups"] = sorted(set(groups))
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
+        fsync_dir(path.parent)
+        self.feed.emit(Change(CREATED, loc, True))
+
+    def _require_parent_folder(self, loc: Location) -> None:
+        parent = self.fs_path(loc.parent)
+        if not parent.is_dir():
+            raise Conflict(
+                f"The parent folder {loc.parent.url_path()} does not exist; create it first."
+            )
+
+    def _fresh_owner_meta(self, owner: Location) -> dict[str, Any]:
+        if owner.level == PROJECT_LEVEL:
+            return model.new_project(owner.name)
+        return model.new_asset(owner.name, owner.parts[0])
+
+    # --- files ---------------------------------------------------------------------
+
+    def check_file_place(self, loc: Location) -> None:
+        """Files live in projects and assets; only client junk may sit at a store's root."""
+        if loc.level == STORE_LEVEL:
+            raise Forbidden("A store's root is a folder, not a file.")
+        if is_internal(loc.name):
+            raise Forbidden(f"{loc.name!r} is a name the server keeps for itself.")
+        if loc.level == PROJECT_LEVEL and not is_junk(loc.name):
+            raise Forbidden(
+                f"Files cannot be stored directly in the store {self.name!r}; "
+                "create a project folder and put them there."
+            )
+
+    def open_writer(
+        self,
+        actor: Actor,
+        loc: Location,
+        *,
+        expected_size: int | None = None,
+        max_size: int | None = None,
+    ) -> FileWriter:
+        """A writer for a new or replaced file; nothing is visible until `commit()`."""
+        self.check_write(actor, loc)
+        self.check_file_place(loc)
+        self._require_parent_folder(loc)
+        target = self.fs_path(loc)
+        if target.is_dir():
+            raise Conflict(f"{loc.url_path()} is a folder.")
+        owner = self._recording_owner(loc)
+        if owner is not None:
+            self.sidecar(owner).read()  # refuse early when the sidecar does not parse
+
+        def commit(temp: Path, size: int, digest: str) -> None:
+            self._place_file(loc, temp, size, digest)
+
+        return FileWriter(target, commit, expected_size=expected_size, max_size=max_size)
+
+    def write_bytes(self, actor: Actor, loc: Location, data: bytes) -> None:
+        with self.open_writer(actor, loc) as writer:
+            writer.write(data)
+            writer.commit()
+
+    def create_empty_file(self, actor: Actor, loc: Location) -> None:
+        self.write_bytes(actor, loc, b"")
+
+    def _recording_owner(self, loc: Location) -> Location | None:
+        return None if is_junk(loc.name) else loc.file_owner()
+
+    def _place_file(self, loc: Location, temp: Path, size: int, digest: str) -> None:
+        target = self.fs_path(loc)
+        existed = target.exists()
+        owner = self._recording_owner(loc)
+        if owner is None:
+            os.replace(temp, target)
+            fsync_dir(target.parent)
+        else:
+            with self.sidecar(owner).editing() as data:
+                os.replace(temp, target)
+                fsync_dir(target.parent)
+                record = FileRecord(size, digest, mtime_of(os.stat(target)))
+                self._settle(owner, data, {str(target): record})
+        self.feed.emit(Change(MODIFIED if existed else CREATED, loc, False))
+
+    # --- removal -------------------------------------------------------------------
+
+    def delete(self, actor: Actor, loc: Location) -> None:
+        """Delete a file or a whole folder and drop what the owning sidecar said of it."""
+        self.check_write(actor, loc)
+        if loc.level == STORE_LEVEL:
+            raise Forbidden("A store's root cannot be deleted.")
+        if is_internal(loc.name):
+            raise Forbidden(f"{loc.name!r} cannot be deleted; delete its folder instead.")
+        path = self.fs_path(loc)
+        if not os.path.lexists(path):
+            raise NotFound(f"{loc.url_path()} does not exist.")
+        is_dir = os.path.isdir(path) and not os.path.islink(path)
+        owner = self._containing_owner(loc, is_dir)
+        if owner is None:
+            self._remove(path, is_dir)
+        else:
+            with self.sidecar(owner).editing() as data:
+                self._remove(path, is_dir)
+                self._settle(owner, data)
+        self.feed.emit(Change(DELETED, loc, is_dir))
+
+    def _containing_owner(self, loc: Location, is_dir: bool) -> Location | None:
+        """The sidecar that records something at `loc` (None for projects, assets, junk)."""
+        if is_dir:
+            return Location(self.name, loc.parts[:ASSET_LEVEL]) if loc.level > ASSET_LEVEL else None
+        return self._recording_owner(loc)
+
+    @staticmethod
+    def _remove(path: Path, is_dir: bool) -> None:
+        if is_dir:
+            shutil.rmtree(path)
+            forget_cached(path)
+        else:
+            os.unlink(path)
+        fsync_dir(path.parent)
+
+    # --- metadata ------------------------------------------------------------------
+
+    def edit_meta(
+        self,
+        actor: Actor,
+        owner: Location,
+        change: Callable[[dict[str, Any]], None],
+        *,
+        replace_invalid: bool = False,
+    ) -> dict[str, Any]:
+        """Apply `change` to a project's or asset's sidecar under its lock; return the result."""
+        self.check_write(actor, owner)
+        self._require_owner_folder(owner)
+        with self.sidecar(owner).editing(replace_invalid=replace_invalid) as data:
+            self._settle(owner, data)
+            change(data)
+            result = data
+        self.feed.emit(Change(META, owner, True))
+        return result
+
+    def update_fields(self, actor: Actor, owner: Location, edits: dict[str, Any]) -> dict[str, Any]:
+        """Merge the editable fields (name, description, tags, metadata) into a sidecar."""
+        allowed = model.ASSET_EDITABLE if owner.level == ASSET_LEVEL else model.PROJECT_EDITABLE
+
+        def change(data: dict[str, Any]) -> None:
+            try:
+                model.apply_edits(data, edits, allowed)
+            except ValueError as exc:
+                raise BadContent(str(exc)) from exc
+
+        return self.edit_meta(actor, owner, change)
+
+    def change_tags(
+        self,
+        actor: Actor,
+        owner: Location,
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        replace: Iterable[str] | None = None,
+    ) -> list[str]:
+        """Add, remove or replace tags in one locked edit, so concurrent edits all land."""
+        try:
+            added = model.clean_tags(list(add))
+            removed = set(model.clean_tags(list(remove)))
+            replaced = None if replace is None else model.clean_tags(list(replace))
+        except ValueError as exc:
+            raise BadContent(str(exc)) from exc
+
+        def change(data: dict[str, Any]) -> None:
+            tags = replaced if replaced is not None else model.clean_tags(data.get("tags"))
+            data["tags"] = [t for t in model.clean_tags(tags + added) if t not in removed]
+
+        return list(self.edit_meta(actor, owner, change)["tags"])
+
+    def put_sidecar(self, actor: Actor, owner: Location, raw: bytes) -> dict[str, Any]:
+        """A client wrote a whole sidecar: merge its editable fields, keep everything else.
+
+        Invalid YAML is refused and the old sidecar stays as it was; an old sidecar
+        that does not parse is replaced (and kept aside) since the user supplied a new one.
+        """
+        if len(raw) > MAX_SIDECAR_BYTES:
+            raise BadContent(f"A sidecar may be at most {MAX_SIDECAR_BYTES} bytes.")
+        try:
+            edits = parse_sidecar(raw, "the uploaded sidecar")
+        except Exception as exc:  # noqa: BLE001 - SidecarInvalid from the parser
+            raise BadContent(str(exc)) from exc
+        allowed = model.ASSET_EDITABLE if owner.level == ASSET_LEVEL else model.PROJECT_EDITABLE
+
+        def change(data: dict[str, Any]) -> None:
+            try:
+                model.apply_edits(data, edits, allowed)
+            except ValueError as exc:
+                raise BadContent(f"The uploaded sidecar is not usable: {exc}") from exc
+
+        return self.edit_meta(actor, owner, change, replace_invalid=True)
+
+    def refresh_owner(self, actor: Actor, owner: Location) -> dict[str, Any]:
+        """Take files written behind the server's back into the sidecar."""
+        return self.edit_meta(actor, owner, lambda data: None)
+
+    def _require_owner_folder(self, owner: Location) -> None:
+        if not owner.is_owner_folder():
+            raise Forbidden(f"{owner.url_path()} is not a project or an asset.")
+        if not self.fs_path(owner).is_dir():
+            raise NotFound(f"{owner.url_path()} does not exist.")
+
+    def _settle(self, owner: Location, data: dict[str, Any], hints: HintMap | None = None) -> None:
+        """Make a sidecar (being edited under its lock) true to its folder.
+
+        Fills in a missing sidecar (a folder copied in from elsewhere is adopted with a
+        `Created` entry), keeps `id`/`project` equal to where the folder is, and
+        reconciles `files` with the disk.
+        """
+        if not data:
+            data.update(self._fresh_owner_meta(owner))
+        data["id"] = owner.name
+        if owner.level == ASSET_LEVEL:
+            data["project"] = owner.parts[0]
+            if data.get("filename") and data.get("version"):
+                data["index_file"] = f"{owner.url_path()}/{data['version']}/{data['filename']}"
+        folder = self.fs_path(owner)
+        prefix = str(folder).rstrip("/") + "/"
+        owned_hints = {
+            path[len(prefix) :]: record
+            for path, record in (hints or {}).items()
+            if path.startswith(prefix)
+        }
+        files = data.get("files")
+        data["files"] = reconciled_files(
+            folder, owner.level, files if isinstance(files, dict) else {}, owned_hints
+        )

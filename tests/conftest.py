@@ -1,0 +1,124 @@
+"""Fixtures: a real assetdav server in a subprocess on a loopback port, over temporary folders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+TOOLS = REPO.parent / "shared" / "tools"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running `assetdav serve`; `url` ends with a slash."""
+
+    stores: dict[str, Path]
+    state_dir: Path
+    log_path: Path
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def store_url(self, name: str = "demo") -> str:
+        return f"{self.url}{name}/"
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-P", "-m", "davserver", "serve", "--port", str(self.port),
+               "--state-dir", str(self.state_dir)]
+        for name, path in self.stores.items():
+            cmd += ["--store", f"{name}={path}"]
+        return cmd + self.extra_args
+
+    def start(self) -> Server:
+        if not self.port:
+            self.port = free_port()
+        env = {**os.environ, "ASSETDAV_CONFIG": str(REPO / "tests" / "empty-config.yaml"),
+               **self.env}
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=str(self.state_dir.parent))
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                requests.get(self.url + "api/list", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def restart(self) -> Server:
+        self.stop()
+        return self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator:
+    """Factory: `make_server(stores={"demo": path}, extra_args=[...])`, stopped at the end."""
+    started: list[Server] = []
+
+    def factory(stores: dict[str, Path] | None = None, extra_args: list[str] | None = None,
+                env: dict[str, str] | None = None, start: bool = True) -> Server:
+        if stores is None:
+            root = tmp_path / "trees" / "demo"
+            root.mkdir(parents=True, exist_ok=True)
+            stores = {"demo": root}
+        state = tmp_path / f"state{len(started)}"
+        server = Server(stores, state, tmp_path / f"server{len(started)}.log",
+                        extra_args or [], env or {})
+        started.append(server)
+        return server.start() if start else server
+
+    yield factory
+    for server in started:
+        if server.proc is not None:
+            server.stop()
+
+
+@pytest.fixture
+def server(make_server) -> Server:
+    """A server with one empty store `demo`."""
+    return make_server()
+
+
+@pytest.fixture
+def store_root(server: Server) -> Path:
+    return server.stores["demo"]

@@ -7,14 +7,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from wsgidav.dir_browser import WsgiDavDirBrowser
+from wsgidav.error_printer import ErrorPrinter
+from wsgidav.http_authenticator import HTTPAuthenticator
+from wsgidav.mw.cors import Cors
+from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 import meta_api
-from stores import ANONYMOUS, Registry
+from stores import NOBODY, Registry
+from stores.tokens import TokenSigner, load_secret
+from stores.users import UserDirectory
 
 from .access_log import AccessLog
+from .auth import UsersDomainController
 from .config import Settings
+from .error_mask import InternalErrorMask
 from .provider import AssetDAVProvider
+from .request_guard import RequestGuard
 from .sqlite_state import SqliteLockStorage, SqlitePropertyManager
 
 log = logging.getLogger(__name__)
@@ -34,7 +44,7 @@ class Dispatcher:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        environ.setdefault("assetdav.actor", ANONYMOUS)
+        environ["assetdav.actor"] = NOBODY
         path = environ.get("PATH_INFO", "")
         if path == "/api" or path.startswith("/api/"):
             return self.api(environ, start_response)
@@ -47,6 +57,7 @@ class Application:
 
     wsgi: WsgiApp
     registry: Registry
+    users: UserDirectory
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -61,8 +72,17 @@ def build_registry(settings: Settings) -> Registry:
     return Registry({name: s.path for name, s in settings.stores.items()})
 
 
+def token_signer(settings: Settings) -> TokenSigner:
+    return TokenSigner(load_secret(settings.state_dir / "token-secret"), settings.token_ttl)
+
+
+def build_users(settings: Settings) -> UserDirectory:
+    return UserDirectory(settings.users_file or settings.state_dir / "users.yaml")
+
+
 def build_application(settings: Settings, registry: Registry | None = None) -> Application:
     registry = registry or build_registry(settings)
+    users = build_users(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     props = SqlitePropertyManager(settings.state_dir / "dav-properties.sqlite")
     locks = SqliteLockStorage(settings.state_dir / "dav-locks.sqlite")
@@ -72,8 +92,21 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "provider_mapping": {"/": provider},
             "lock_storage": locks,
             "property_manager": props,
-            "simple_dc": {"user_mapping": {"*": True}},
-            "http_authenticator": {"domain_controller": None},
+            "http_authenticator": {
+                "domain_controller": UsersDomainController,
+                "accept_basic": True,
+                "accept_digest": False,
+                "default_to_digest": False,
+            },
+            "assetdav_users": users,
+            "middleware_stack": [
+                Cors,
+                ErrorPrinter,
+                InternalErrorMask,
+                HTTPAuthenticator,
+                WsgiDavDirBrowser,
+                RequestResolver,
+            ],
             "verbose": 1,
             "logging": {"enable": False},
             "block_size": BLOCK_SIZE,
@@ -85,8 +118,8 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             },
         }
     )
-    api = meta_api.create_app(registry)
-    wsgi = AccessLog(Dispatcher(dav, api))
-    app = Application(wsgi, registry)
+    api = meta_api.create_app(registry, users, token_signer(settings))
+    wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)))
+    app = Application(wsgi, registry, users)
     app.closers += [props.close, locks.close]
     return app

@@ -8,10 +8,12 @@ import sys
 
 from stores.check import check_store
 
-from .app import build_registry
-from .config import ConfigError, Settings, load_settings
+from .app import build_registry, build_users
+from .config import ConfigError, Settings, load_settings, require_stores
+from .error_mask import ClientErrorFilter
 from .progress import ProgressBar
 from .server import RefusedToStart, serve
+from .user_cli import add_user_commands, run_user_command
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.add_argument(
         "--quick", action="store_true", help="hash only files whose size or mtime changed"
     )
+    add_user_commands(commands, _common)
     return parser
 
 
@@ -67,7 +70,9 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("wsgidav").setLevel(logging.WARNING)
+    wsgidav_log = logging.getLogger("wsgidav")
+    wsgidav_log.setLevel(logging.WARNING)
+    wsgidav_log.addFilter(ClientErrorFilter())
 
 
 def run_check(settings: Settings, quick: bool) -> int:
@@ -99,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(args)
         _setup_logging(settings.log_level)
         if args.command == "serve":
+            require_stores(settings)
             return serve(settings)
         if args.command == "check":
+            require_stores(settings)
             return run_check(settings, args.quick)
+        if args.command == "user":
+            return run_user_command(args, build_users(settings))
     except (ConfigError, RefusedToStart) as exc:
         print(f"assetdav: {exc}", file=sys.stderr)
         return 2

@@ -36,6 +36,8 @@ class Settings:
     log_level: str = "INFO"
     show_sidecars: bool = False
     threads: int = 16
+    users_file: Path | None = None
+    token_ttl: int = 12 * 3600
     config_file: Path | None = None
 
     @property
@@ -52,6 +54,8 @@ ENV_VARS = {
     "ASSETDAV_LOG_LEVEL": "log_level",
     "ASSETDAV_SHOW_SIDECARS": "show_sidecars",
     "ASSETDAV_THREADS": "threads",
+    "ASSETDAV_USERS_FILE": "users_file",
+    "ASSETDAV_TOKEN_TTL": "token_ttl",
 }
 
 
@@ -133,6 +137,10 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         settings.show_sidecars = _as_bool(value, f"{source}show_sidecars")
     elif key == "threads":
         settings.threads = _as_int(value, f"{source}threads", 2, 256)
+    elif key == "users_file":
+        settings.users_file = _resolve(value, base) if value else None
+    elif key == "token_ttl":
+        settings.token_ttl = _as_int(value, f"{source}token_ttl", 60, 366 * 86400)
     else:
         raise ConfigError(f"Unknown setting {source}{key!r}.")
 
@@ -185,8 +193,11 @@ def load_settings(
             settings.stores = parse_store_specs(list(value), cwd)
         else:
             _apply(settings, key, value, cwd, "--")
+    return settings
+
+
+def require_stores(settings: Settings) -> None:
     if not settings.stores:
         raise ConfigError(
             "No stores are configured; add one under 'stores' or pass --store NAME=PATH."
         )
-    return settings

@@ -15,6 +15,8 @@ from stores.store import Entry
 from .dav_errors import dav_errors
 from .resources import FileResource, FolderResource, RootCollection, SidecarResource
 
+WRITE_CHECKED_UP_FRONT = {"PROPPATCH", "LOCK", "UNLOCK"}
+
 
 class AssetDAVProvider(DAVProvider):
     def __init__(self, registry: Registry, *, show_sidecars: bool = False) -> None:
@@ -60,6 +62,20 @@ class AssetDAVProvider(DAVProvider):
             if os.path.isdir(store.fs_path(loc)):
                 return FolderResource(path, environ, store, loc, st)
             return FileResource(path, environ, store, loc, st)
+
+    def custom_request_handler(
+        self, environ: dict[str, Any], start_response: Any, default_handler: Any
+    ) -> Any:
+        """PROPPATCH and LOCK/UNLOCK change things without calling a write operation of
+        `stores` first; refuse them up front (a plain 403) to users who may not write."""
+        if environ["REQUEST_METHOD"] in WRITE_CHECKED_UP_FRONT:
+            with dav_errors():
+                parts = split_path(environ.get("PATH_INFO", ""))
+                store = self.registry.find(parts[0]) if parts else None
+                if store is not None:
+                    loc = store.locate("/".join(parts[1:]))
+                    store.check_write(environ["assetdav.actor"], loc)
+        return default_handler(environ, start_response)
 
     def resource_for_entry(self, parent: FolderResource, entry: Entry) -> Any:
         """A member resource from a directory scan, without looking the path up again."""

@@ -8,7 +8,7 @@ import threading
 
 from cheroot import wsgi
 
-from .app import build_application, build_registry
+from .app import build_application, build_registry, build_users
 from .config import Settings
 from .demo import seed_demo_store
 
@@ -47,7 +47,7 @@ def prepare_stores(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> int:
-    check_exposure(settings, has_users=False)
+    check_exposure(settings, has_users=build_users(settings).has_users())
     prepare_stores(settings)
     app = build_application(settings)
     server = wsgi.Server(

@@ -11,6 +11,8 @@ from stores import errors
 
 log = logging.getLogger(__name__)
 
+CHALLENGE = 'Basic realm="assetdav", Bearer realm="assetdav"'
+
 # OVE's documentation answers "not found" for stores, projects and assets with 400.
 _STATUS: tuple[tuple[type[errors.StoreError], int], ...] = (
     (errors.NameRestricted, 400),
@@ -48,7 +50,10 @@ def error_response(status: int, title: str, description: str) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return error_response(exc.status, exc.title, exc.description)
+        response = error_response(exc.status, exc.title, exc.description)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = CHALLENGE
+        return response
 
     @app.errorhandler(errors.StoreError)
     def _store_error(exc: errors.StoreError) -> Response:

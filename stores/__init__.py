@@ -1,6 +1,6 @@
 """The domain: stores, projects, assets and their sidecars. The only code that writes the tree."""
 
-from .access import ANONYMOUS, SYSTEM, Actor, OpenPolicy, Policy
+from .access import ANONYMOUS, NOBODY, SYSTEM, Actor, GroupPolicy, Policy
 from .errors import StoreError
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
 from .registry import Registry
@@ -9,6 +9,7 @@ from .store import Entry, FileStore
 __all__ = [
     "ANONYMOUS",
     "ASSET_LEVEL",
+    "NOBODY",
     "PROJECT_LEVEL",
     "STORE_LEVEL",
     "SYSTEM",
@@ -16,7 +17,7 @@ __all__ = [
     "Entry",
     "FileStore",
     "Location",
-    "OpenPolicy",
+    "GroupPolicy",
     "Policy",
     "Registry",
     "StoreError",

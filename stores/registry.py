@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .access import OpenPolicy, Policy
+from .access import GroupPolicy, Policy
 from .errors import StoreNotFound
 from .events import ChangeFeed
 from .names import normalize_name
@@ -21,7 +21,7 @@ class Registry:
         feed: ChangeFeed | None = None,
     ) -> None:
         self.feed = feed or ChangeFeed()
-        self.policy: Policy = policy or OpenPolicy()
+        self.policy: Policy = policy or GroupPolicy(self.project_groups)
         self._stores: dict[str, FileStore] = {}
         for name, root in roots.items():
             name = normalize_name(name)
@@ -35,6 +35,10 @@ class Registry:
         if store is None:
             raise StoreNotFound(f"There is no store named {name!r}; known: {self.names()}.")
         return store
+
+    def project_groups(self, store: str, project: str) -> frozenset[str]:
+        found = self._stores.get(store)
+        return found.project_groups(project) if found else frozenset()
 
     def find(self, name: str) -> FileStore | None:
         return self._stores.get(name)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import model
-from .access import Actor, Policy, require_read, require_write
+from .access import Actor, Policy, require_admin, require_read, require_write
 from .atomic import fsync_dir, raise_if_no_space
-from .errors import AlreadyExists, BadContent, Conflict, Forbidden, NotFound
+from .errors import AlreadyExists, BadContent, Conflict, Forbidden, NotFound, PermissionDenied
 from .events import CREATED, DELETED, META, MODIFIED, Change, ChangeFeed
 from .hashing import mtime_of
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
@@ -129,6 +129,17 @@ class FileStore:
         self.check_read(actor, owner)
         return self.sidecar(owner).read()
 
+    def project_groups(self, project: str) -> frozenset[str]:
+        """The groups of a project's sidecar; none (admins only) when it cannot be read."""
+        try:
+            data = self.sidecar(self.locate(project)).read()
+        except Exception:  # noqa: BLE001 - an unreadable sidecar grants nothing
+            return frozenset()
+        groups = (data or {}).get("groups")
+        if not isinstance(groups, list):
+            return frozenset()
+        return frozenset(str(g) for g in groups)
+
     def file_record(self, loc: Location, st: os.stat_result) -> FileRecord | None:
         """The sidecar's record of a file, if it still matches the file on disk."""
         owner = loc.file_owner()
@@ -156,7 +167,15 @@ class FileStore:
         groups: Iterable[str] | None = None,
     ) -> None:
         """Create a project (level 1), an asset (level 2, both with a sidecar) or a folder."""
-        self.check_write(actor, loc)
+        if loc.level == PROJECT_LEVEL:
+            wanted = frozenset(groups or ())
+            if not self.policy.can_create_project(actor, wanted):
+                raise PermissionDenied(
+                    f"User {actor.name!r} may not create projects"
+                    + (" with these groups." if wanted else "; ask an administrator.")
+                )
+        else:
+            self.check_write(actor, loc)
         if loc.level == STORE_LEVEL:
             raise AlreadyExists(f"The store {self.name!r} already exists.")
         if is_internal(loc.name):
@@ -375,6 +394,16 @@ class FileStore:
                 raise BadContent(f"The uploaded sidecar is not usable: {exc}") from exc
 
         return self.edit_meta(actor, owner, change, replace_invalid=True)
+
+    def set_project_groups(
+        self, actor: Actor, project: Location, groups: Iterable[str]
+    ) -> list[str]:
+        """Replace the groups that grant access to a project (administrators only)."""
+        require_admin(self.policy, actor, "change a project's groups")
+        if project.level != PROJECT_LEVEL:
+            raise Forbidden(f"{project.url_path()} is not a project.")
+        cleaned = sorted({str(g).strip() for g in groups if str(g).strip()})
+        return list(self.edit_meta(actor, project, lambda d: d.update(groups=cleaned))["groups"])
 
     def refresh_owner(self, actor: Actor, owner: Location) -> dict[str, Any]:
         """Take files written behind the server's back into the sidecar."""

@@ -45,8 +45,17 @@ class Server:
         return f"{self.url}{name}/"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-P", "-m", "davserver", "serve", "--port", str(self.port),
-               "--state-dir", str(self.state_dir)]
+        cmd = [
+            sys.executable,
+            "-P",
+            "-m",
+            "davserver",
+            "serve",
+            "--port",
+            str(self.port),
+            "--state-dir",
+            str(self.state_dir),
+        ]
         for name, path in self.stores.items():
             cmd += ["--store", f"{name}={path}"]
         return cmd + self.extra_args
@@ -54,11 +63,20 @@ class Server:
     def start(self) -> Server:
         if not self.port:
             self.port = free_port()
-        env = {**os.environ, "ASSETDAV_CONFIG": str(REPO / "tests" / "empty-config.yaml"),
-               **self.env}
+        env = {
+            **os.environ,
+            "ASSETDAV_CONFIG": str(REPO / "tests" / "empty-config.yaml"),
+            **self.env,
+        }
+        self.state_dir.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                     env=env, cwd=str(self.state_dir.parent))
+        self.proc = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(self.state_dir.parent),
+        )
         log.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -95,15 +113,20 @@ def make_server(tmp_path: Path) -> Iterator:
     """Factory: `make_server(stores={"demo": path}, extra_args=[...])`, stopped at the end."""
     started: list[Server] = []
 
-    def factory(stores: dict[str, Path] | None = None, extra_args: list[str] | None = None,
-                env: dict[str, str] | None = None, start: bool = True) -> Server:
+    def factory(
+        stores: dict[str, Path] | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        start: bool = True,
+    ) -> Server:
         if stores is None:
             root = tmp_path / "trees" / "demo"
             root.mkdir(parents=True, exist_ok=True)
             stores = {"demo": root}
         state = tmp_path / f"state{len(started)}"
-        server = Server(stores, state, tmp_path / f"server{len(started)}.log",
-                        extra_args or [], env or {})
+        server = Server(
+            stores, state, tmp_path / f"server{len(started)}.log", extra_args or [], env or {}
+        )
         started.append(server)
         return server.start() if start else server
 

@@ -15,14 +15,15 @@ def mkcol(url: str, **kw) -> requests.Response:
     return requests.request("MKCOL", url, timeout=30, **kw)
 
 
-def propfind(url: str, props: list[str] | None = None, depth: str = "0",
-             **kw) -> requests.Response:
+def propfind(url: str, props: list[str] | None = None, depth: str = "0", **kw) -> requests.Response:
     """PROPFIND; `props` are Clark names (`{urn:assetdav}tags`), None for allprop."""
     if props is None:
         body = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'
     else:
         inner = "".join(f'<x:{n.split("}")[1]} xmlns:x="{n[1:].split("}")[0]}"/>' for n in props)
-        body = f'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>{inner}</D:prop></D:propfind>'
+        body = (
+            f'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>{inner}</D:prop></D:propfind>'
+        )
     headers = {"Depth": depth, "Content-Type": "application/xml", **kw.pop("headers", {})}
     return requests.request("PROPFIND", url, data=body.encode(), headers=headers, timeout=60, **kw)
 
@@ -54,22 +55,25 @@ def tags_of(url: str, **kw) -> list[str]:
     return [child.text or "" for child in element]
 
 
-def proppatch(url: str, set_props: dict[str, str] | None = None,
-              remove: list[str] | None = None, **kw) -> requests.Response:
+def proppatch(
+    url: str, set_props: dict[str, str] | None = None, remove: list[str] | None = None, **kw
+) -> requests.Response:
     """`set_props` maps Clark names to raw inner XML (escaped by the caller)."""
     parts = []
     for name, inner in (set_props or {}).items():
         ns, local = name[1:].split("}")
-        parts.append(f'<D:set><D:prop><x:{local} xmlns:x="{ns}">{inner}</x:{local}>'
-                     '</D:prop></D:set>')
+        parts.append(
+            f'<D:set><D:prop><x:{local} xmlns:x="{ns}">{inner}</x:{local}></D:prop></D:set>'
+        )
     for name in remove or []:
         ns, local = name[1:].split("}")
         parts.append(f'<D:remove><D:prop><x:{local} xmlns:x="{ns}"/></D:prop></D:remove>')
-    body = ('<?xml version="1.0" encoding="utf-8"?>'
-            f'<D:propertyupdate xmlns:D="DAV:">{"".join(parts)}</D:propertyupdate>')
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f'<D:propertyupdate xmlns:D="DAV:">{"".join(parts)}</D:propertyupdate>'
+    )
     headers = {"Content-Type": "application/xml", **kw.pop("headers", {})}
-    return requests.request("PROPPATCH", url, data=body.encode(), headers=headers, timeout=60,
-                            **kw)
+    return requests.request("PROPPATCH", url, data=body.encode(), headers=headers, timeout=60, **kw)
 
 
 def tag_xml(tags: list[str]) -> str:

@@ -29,8 +29,10 @@ def test_project_asset_file_and_sidecars(server, store_root):
     names = {href.rstrip("/").rsplit("/", 1)[-1] for href in listing}
     assert ".ovemeta" not in names and "photo.png" in names
 
-    assert proppatch(base + "proj/img1/", {f"{{{NS}}}tags": tag_xml(["coast", "sunset"])}
-                     ).status_code == 207
+    assert (
+        proppatch(base + "proj/img1/", {f"{{{NS}}}tags": tag_xml(["coast", "sunset"])}).status_code
+        == 207
+    )
     assert tags_of(base + "proj/img1/") == ["coast", "sunset"]
     props = props_of(base + "proj/img1/photo.png", [f"{{{NS}}}xxh3"])
     assert props[f"{{{NS}}}xxh3"].text == record["xxh3_128"]

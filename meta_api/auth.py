@@ -1,0 +1,102 @@
+"""Who is calling the API: HTTP Basic, or a token from `POST /api/auth` (in the
+`Authorization: Bearer` header, the `AUTH_TOKEN` header, query parameter or cookie)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from stores import ANONYMOUS, Actor
+from stores.tokens import TokenInvalid, TokenSigner
+from stores.users import UserDirectory
+
+from .errors import ApiError
+from .requests import json_object
+
+blueprint = Blueprint("auth", __name__)
+
+PUBLIC_ENDPOINTS = {("POST", "/api/auth"), ("GET", "/api/openapi.json")}
+
+
+class Unauthorized(ApiError):
+    def __init__(self, description: str) -> None:
+        super().__init__(401, "Authentication required", description)
+
+
+def users() -> UserDirectory:
+    return current_app.config["ASSETDAV_USERS"]
+
+
+def signer() -> TokenSigner:
+    return current_app.config["ASSETDAV_TOKENS"]
+
+
+def _address() -> str:
+    return request.remote_addr or "-"
+
+
+def _token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return (
+        request.headers.get("AUTH_TOKEN")
+        or request.headers.get("Auth-Token")
+        or request.args.get("AUTH_TOKEN")
+        or request.cookies.get("AUTH_TOKEN")
+    )
+
+
+def _from_token(token: str) -> Actor:
+    try:
+        name = signer().verify(token)
+    except TokenInvalid as exc:
+        raise Unauthorized(
+            f"The token is not valid ({exc}); get a new one from POST /api/auth."
+        ) from None
+    user = users().get(name)
+    if user is None:
+        raise Unauthorized("The token's user no longer exists.")
+    return user.actor()
+
+
+def _from_basic(header: str) -> Actor:
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        name, password = decoded.split(":", 1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Unauthorized("The Basic credentials are malformed.") from None
+    actor = users().authenticate(name, password, _address())
+    if actor is None:
+        raise Unauthorized("Unknown user or wrong password.")
+    return actor
+
+
+def resolve_actor() -> None:
+    """Runs before every API request; the acting user lands in the WSGI environ."""
+    if not users().has_users():
+        request.environ["assetdav.actor"] = ANONYMOUS
+        return
+    if (request.method, request.path) in PUBLIC_ENDPOINTS:
+        return
+    token = _token()
+    header = request.headers.get("Authorization", "")
+    if token:
+        request.environ["assetdav.actor"] = _from_token(token)
+    elif header[:6].lower() == "basic ":
+        request.environ["assetdav.actor"] = _from_basic(header)
+    else:
+        raise Unauthorized("Send HTTP Basic credentials or a token from POST /api/auth.")
+
+
+@blueprint.post("/auth")
+def issue_token() -> Response:
+    body = json_object()
+    name, password = body.get("user"), body.get("password")
+    if not isinstance(name, str) or not isinstance(password, str):
+        raise ApiError(400, "Missing parameter", 'Send {"user": ..., "password": ...}.')
+    if users().authenticate(name, password, _address()) is None:
+        raise Unauthorized("Unknown user or wrong password.")
+    return jsonify({"token": signer().issue(name)})

@@ -1,0 +1,128 @@
+"""Properties and locks: ours backed by the sidecar, anyone's kept in the state dir."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+import yaml
+
+from dav import NS, mkcol, parse_multistatus, propfind, proppatch, props_of, tag_xml, tags_of
+
+LOCK_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:">'
+    "<D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>"
+    "<D:owner>tester</D:owner></D:lockinfo>"
+)
+
+
+def make_asset_with_file(server) -> str:
+    base = server.store_url()
+    mkcol(base + "proj/")
+    mkcol(base + "proj/img1/")
+    assert requests.put(base + "proj/img1/pic.png", data=b"p" * 5000, timeout=5).status_code == 201
+    return base + "proj/img1/"
+
+
+def test_live_properties_read_and_write_the_sidecar(server, store_root):
+    asset = make_asset_with_file(server)
+    names = [f"{{{NS}}}tags", f"{{{NS}}}description", f"{{{NS}}}version"]
+    assert (
+        proppatch(
+            asset,
+            {
+                f"{{{NS}}}tags": tag_xml(["coast", "long exposure", "a,b"]),
+                f"{{{NS}}}description": "Waves &amp; rocks",
+            },
+        ).status_code
+        == 207
+    )
+    props = props_of(asset, names)
+    assert [t.text for t in props[f"{{{NS}}}tags"]] == ["coast", "long exposure", "a,b"]
+    assert props[f"{{{NS}}}description"].text == "Waves & rocks"
+    assert props[f"{{{NS}}}version"].text == "0"
+    meta = yaml.safe_load((store_root / "proj" / "img1" / ".ovemeta").read_text())
+    assert meta["tags"] == ["coast", "long exposure", "a,b"]
+    assert meta["description"] == "Waves & rocks"
+
+    assert proppatch(asset, {f"{{{NS}}}add-tags": tag_xml(["night"])}).status_code == 207
+    assert proppatch(asset, {f"{{{NS}}}remove-tags": tag_xml(["coast"])}).status_code == 207
+    assert tags_of(asset) == ["long exposure", "a,b", "night"]
+    assert proppatch(asset, {f"{{{NS}}}tags": "plain, text"}).status_code == 207
+    assert tags_of(asset) == ["plain", "text"]
+    assert proppatch(asset, remove=[f"{{{NS}}}tags"]).status_code == 207
+    assert tags_of(asset) == []
+
+
+def test_allprop_includes_our_properties(server):
+    asset = make_asset_with_file(server)
+    listing = parse_multistatus(propfind(asset, depth="1").content)
+    asset_props = next(p for href, p in listing.items() if href.endswith("/img1/"))
+    file_props = next(p for href, p in listing.items() if href.endswith("pic.png"))
+    assert f"{{{NS}}}tags" in asset_props and f"{{{NS}}}version" in asset_props
+    assert re.fullmatch(r"[0-9a-f]{32}", file_props[f"{{{NS}}}xxh3"].text)
+
+
+def test_hash_and_version_are_protected(server):
+    asset = make_asset_with_file(server)
+    response = proppatch(asset + "pic.png", {f"{{{NS}}}xxh3": "0" * 32})
+    assert response.status_code == 207 and "403" in response.text
+    response = proppatch(asset, {f"{{{NS}}}version": "9"})
+    assert response.status_code == 207 and "403" in response.text
+    assert props_of(asset, [f"{{{NS}}}version"])[f"{{{NS}}}version"].text == "0"
+
+
+def test_etag_is_the_content_hash_and_ranges_work(server, store_root):
+    asset = make_asset_with_file(server)
+    meta = yaml.safe_load((store_root / "proj" / "img1" / ".ovemeta").read_text())
+    digest = meta["files"]["pic.png"]["xxh3_128"]
+    got = requests.get(asset + "pic.png", headers={"Range": "bytes=10-19"}, timeout=5)
+    assert got.status_code == 206 and got.content == b"p" * 10
+    assert got.headers["ETag"].strip('"') == digest
+    fresh = requests.get(asset + "pic.png", headers={"If-None-Match": f'"{digest}"'}, timeout=5)
+    assert fresh.status_code == 304
+    stale = requests.put(asset + "pic.png", data=b"new", headers={"If-Match": '"0000"'}, timeout=5)
+    assert stale.status_code == 412
+    assert requests.get(asset + "pic.png", timeout=5).content == b"p" * 5000
+
+
+def test_dead_properties_and_locks_survive_a_restart(server):
+    asset = make_asset_with_file(server)
+    custom = "{http://example.com/ns}rating"
+    assert proppatch(asset + "pic.png", {custom: "five stars"}).status_code == 207
+    locked = requests.request(
+        "LOCK",
+        asset + "pic.png",
+        data=LOCK_BODY,
+        headers={"Content-Type": "application/xml", "Timeout": "Second-600"},
+        timeout=5,
+    )
+    assert locked.status_code == 200
+    token = locked.headers["Lock-Token"]
+
+    server.restart()
+
+    assert props_of(asset + "pic.png", [custom])[custom].text == "five stars"
+    blocked = requests.put(asset + "pic.png", data=b"overwrite", timeout=5)
+    assert blocked.status_code == 423
+    allowed = requests.put(
+        asset + "pic.png", data=b"overwrite", headers={"If": f"({token})"}, timeout=5
+    )
+    assert allowed.status_code == 204
+    assert (
+        requests.request(
+            "UNLOCK", asset + "pic.png", headers={"Lock-Token": token}, timeout=5
+        ).status_code
+        == 204
+    )
+
+
+def test_dead_properties_follow_a_move(server):
+    asset = make_asset_with_file(server)
+    custom = "{http://example.com/ns}note"
+    assert proppatch(asset, {custom: "keep me"}).status_code == 207
+    moved = requests.request(
+        "MOVE", asset, headers={"Destination": server.store_url() + "proj/img9/"}, timeout=5
+    )
+    assert moved.status_code == 201
+    assert props_of(server.store_url() + "proj/img9/", [custom])[custom].text == "keep me"

@@ -77,7 +77,10 @@ def token_signer(settings: Settings) -> TokenSigner:
 
 
 def build_users(settings: Settings) -> UserDirectory:
-    return UserDirectory(settings.users_file or settings.state_dir / "users.yaml")
+    return UserDirectory(
+        settings.users_file or settings.state_dir / "users.yaml",
+        max_login_delay=settings.failed_login_delay_max,
+    )
 
 
 def build_application(settings: Settings, registry: Registry | None = None) -> Application:

@@ -38,6 +38,7 @@ class Settings:
     threads: int = 16
     users_file: Path | None = None
     token_ttl: int = 12 * 3600
+    failed_login_delay_max: float = 5.0
     config_file: Path | None = None
 
     @property
@@ -56,6 +57,7 @@ ENV_VARS = {
     "ASSETDAV_THREADS": "threads",
     "ASSETDAV_USERS_FILE": "users_file",
     "ASSETDAV_TOKEN_TTL": "token_ttl",
+    "ASSETDAV_FAILED_LOGIN_DELAY_MAX": "failed_login_delay_max",
 }
 
 
@@ -139,6 +141,11 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         settings.threads = _as_int(value, f"{source}threads", 2, 256)
     elif key == "users_file":
         settings.users_file = _resolve(value, base) if value else None
+    elif key == "failed_login_delay_max":
+        try:
+            settings.failed_login_delay_max = max(0.0, min(60.0, float(value)))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}failed_login_delay_max must be seconds.") from None
     elif key == "token_ttl":
         settings.token_ttl = _as_int(value, f"{source}token_ttl", 60, 366 * 86400)
     else:

@@ -11,7 +11,8 @@ FORGET_AFTER = 900.0
 
 
 class LoginThrottle:
-    def __init__(self) -> None:
+    def __init__(self, max_delay: float = MAX_DELAY) -> None:
+        self.max_delay = max_delay
         self._failures: dict[str, tuple[int, float]] = {}
         self._guard = threading.Lock()
 
@@ -22,7 +23,7 @@ class LoginThrottle:
             if time.monotonic() - last > FORGET_AFTER:
                 return 0.0
         extra = count - FREE_ATTEMPTS
-        return 0.0 if extra < 0 else min(MAX_DELAY, 0.25 * 2**extra)
+        return 0.0 if extra < 0 else min(self.max_delay, 0.25 * 2**extra)
 
     def wait(self, address: str) -> None:
         delay = self.delay_for(address)

@@ -90,13 +90,13 @@ class _Loaded:
 class UserDirectory:
     """The users file. Reads are cheap (a stat per call); edits are locked and atomic."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_login_delay: float = 5.0) -> None:
         self.path = path
         self._loaded = _Loaded()
         self._guard = threading.RLock()
         self._verified: OrderedDict[bytes, float] = OrderedDict()
         self._pepper = secrets.token_bytes(32)
-        self.throttle = LoginThrottle()
+        self.throttle = LoginThrottle(max_login_delay)
 
     # --- reading -------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,18 @@ def test_user_changes_apply_without_restart_and_secrets_stay_out_of_logs(team_se
     for secret in ("late-pw-123", "wrong-guess", token, "admin-secret"):
         assert secret not in log
     assert "failed login for user 'late'" in log
+
+
+def test_repeated_failed_logins_from_one_address_are_slowed_down(team_server):
+    url = team_server.store_url()
+    started = time.monotonic()
+    for _ in range(3):
+        assert requests.get(url, auth=("reader", "guess"), timeout=30).status_code == 401
+    free = time.monotonic() - started
+    for _ in range(3):
+        assert requests.get(url, auth=("reader", "guess"), timeout=30).status_code == 401
+    slowed = time.monotonic() - started - free
+    assert slowed >= 1.5  # 0.25 s, 0.5 s and 1 s of deliberate delay
+    good = requests.get(url, auth=auth("reader"), timeout=30)
+    assert good.status_code == 207 or good.status_code == 200
+    assert requests.get(url, auth=auth("reader"), timeout=30).elapsed.total_seconds() < 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from users import add_user
 
 from stores.hashing import hash_file
 
@@ -95,3 +96,31 @@ def assert_sidecars_match(source: Path, project: Path) -> int:
         assert (record["size"], record["xxh3_128"]) == hash_file(served), rel
         checked += 1
     return checked
+
+
+@pytest.fixture
+def server_with_admin(make_server):
+    # rclone's wrong-password run makes ~16 failed logins; keep their slow-down short here.
+    server = make_server(start=False, env={"ASSETDAV_FAILED_LOGIN_DELAY_MAX": "0.2"})
+    add_user(server, "dav", "dav-pass", "--admin")
+    return server.start()
+
+
+@pytest.mark.skipif(shutil.which("litmus") is None, reason="litmus is not installed")
+def test_litmus_with_a_configured_user(server_with_admin):
+    output, passed, failed = run_tool("litmus.sh", server_with_admin.store_url(), "dav",
+                                      "dav-pass")
+    assert failed == 0, output
+    assert passed >= 104, output
+
+
+@pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not installed")
+def test_rclone_with_a_user_and_with_a_wrong_password(server_with_admin):
+    small = {"RT_BIG_MIB": "8", "RT_SMALL_COUNT": "60"}
+    output, _passed, failed = run_tool("rclone_roundtrip.sh", server_with_admin.store_url(),
+                                       "dav", "dav-pass", env=small)
+    assert failed == 0, output
+    output, passed, failed = run_tool("rclone_roundtrip.sh", server_with_admin.store_url(),
+                                      "dav", "wrong", env={**small, "RT_STEP_TIMEOUT": "60"})
+    assert failed > 0 and "401" in output, output
+    assert "panic" not in output.lower()

@@ -1,0 +1,70 @@
+"""Resident memory of another process, read from /proc (Linux only).
+
+`VmRSS` is the resident set now, `VmHWM` its high-water mark since the process started or
+since the mark was last reset (writing `5` to `/proc/PID/clear_refs`). A `PeakSampler`
+polls `VmRSS` from a thread as a cross-check that does not depend on the reset working.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One reading of a process's resident memory, in bytes."""
+
+    rss: int
+    hwm: int
+
+
+def read_memory(pid: int) -> Memory:
+    """`VmRSS` and `VmHWM` of `pid`; raises OSError if the process is gone."""
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) * 1024  # the kernel reports kB
+    return Memory(rss=fields["VmRSS"], hwm=fields["VmHWM"])
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset `VmHWM` to the current RSS; False if the kernel refused."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class PeakSampler:
+    """Poll a process's `VmRSS` every `interval` seconds while in a `with` block."""
+
+    def __init__(self, pid: int, interval: float = 0.01) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, read_memory(self.pid).rss)
+            except OSError:
+                return
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -103,7 +103,12 @@ class _StoreBacked:
     def _ref_url(self, path: str) -> str:
         return util.quote(self.provider.share_path + path)
 
-    get_ref_url: Any
+    def get_ref_url(self) -> str:
+        """Quoted once per resource: WsgiDAV asks for it about ten times per PROPFIND entry."""
+        cached = self.__dict__.get("_cached_ref_url")
+        if cached is None:
+            cached = self._cached_ref_url = self._ref_url(self.path)
+        return cached
 
 
 class FolderResource(_StoreBacked, DAVCollection):
@@ -293,6 +298,7 @@ class FileResource(_StoreBacked, DAVNonCollection):
         self._setup(store, loc, st)
         self._stream: _PutStream | None = None
         self._record_cache: Any = False
+        self._content_type: str | None = None
 
     def _stat(self) -> os.stat_result:
         if self.st is None:
@@ -311,7 +317,9 @@ class FileResource(_StoreBacked, DAVNonCollection):
         return self._stat().st_size
 
     def get_content_type(self) -> str:
-        return util.guess_mime_type(self.path, self.environ["wsgidav.config"])
+        if self._content_type is None:
+            self._content_type = util.guess_mime_type(self.path, self.environ["wsgidav.config"])
+        return self._content_type
 
     def get_creation_date(self) -> float:
         return self._stat().st_ctime

@@ -47,7 +47,11 @@ def _norm(url: str) -> str:
 
 
 class SqlitePropertyManager:
-    """WsgiDAV property manager for dead properties of any namespace, keyed by URL."""
+    """WsgiDAV property manager for dead properties of any namespace, keyed by URL.
+
+    Most resources have no dead properties; a set of the URLs that do saves a query per
+    resource in every PROPFIND.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -58,6 +62,7 @@ class SqlitePropertyManager:
             " url TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
             " PRIMARY KEY (url, name))"
         )
+        self._urls = {r[0] for r in self._conn.execute("SELECT DISTINCT url FROM props")}
 
     def __repr__(self) -> str:
         return f"SqlitePropertyManager({str(self._path)!r})"
@@ -66,15 +71,35 @@ class SqlitePropertyManager:
         with self._guard:
             return self._conn.execute(sql, args).fetchall()
 
-    def _run(self, sql: str, args: tuple[Any, ...]) -> None:
-        with self._guard:
-            self._conn.execute(sql, args)
+    def _resync(self, *urls: str, prefixes: tuple[str, ...] = ()) -> None:
+        """Refresh the URL set for these URLs and everything below `prefixes` (under lock)."""
+        for prefix in prefixes:
+            self._urls = {u for u in self._urls if not u.startswith(prefix)}
+            self._urls.update(
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT DISTINCT url FROM props WHERE substr(url, 1, ?)=?",
+                    (len(prefix), prefix),
+                )
+            )
+        for url in urls:
+            found = self._conn.execute("SELECT 1 FROM props WHERE url=? LIMIT 1", (url,))
+            if found.fetchone():
+                self._urls.add(url)
+            else:
+                self._urls.discard(url)
 
     def get_properties(self, norm_url: str, environ: dict | None = None) -> list[str]:
-        return [r[0] for r in self._rows("SELECT name FROM props WHERE url=?", (_norm(norm_url),))]
+        url = _norm(norm_url)
+        if url not in self._urls:
+            return []
+        return [r[0] for r in self._rows("SELECT name FROM props WHERE url=?", (url,))]
 
     def get_property(self, norm_url: str, name: str, environ: dict | None = None) -> Any:
-        rows = self._rows("SELECT value FROM props WHERE url=? AND name=?", (_norm(norm_url), name))
+        url = _norm(norm_url)
+        if url not in self._urls:
+            return None
+        rows = self._rows("SELECT value FROM props WHERE url=? AND name=?", (url, name))
         return rows[0][0] if rows else None
 
     def write_property(
@@ -87,51 +112,65 @@ class SqlitePropertyManager:
     ) -> None:
         if dry_run:
             return
-        self._run(
-            "INSERT OR REPLACE INTO props (url, name, value) VALUES (?, ?, ?)",
-            (_norm(norm_url), name, property_value),
-        )
+        url = _norm(norm_url)
+        with self._guard:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO props (url, name, value) VALUES (?, ?, ?)",
+                (url, name, property_value),
+            )
+            self._urls.add(url)
 
     def remove_property(
         self, norm_url: str, name: str, dry_run: bool = False, environ: dict | None = None
     ) -> None:
-        if not dry_run:
-            self._run("DELETE FROM props WHERE url=? AND name=?", (_norm(norm_url), name))
+        if dry_run:
+            return
+        url = _norm(norm_url)
+        with self._guard:
+            self._conn.execute("DELETE FROM props WHERE url=? AND name=?", (url, name))
+            self._resync(url)
 
     def remove_properties(self, norm_url: str, environ: dict | None = None) -> None:
         url = _norm(norm_url)
         prefix = url.rstrip("/") + "/"
-        self._run(
-            "DELETE FROM props WHERE url=? OR substr(url, 1, ?)=?", (url, len(prefix), prefix)
-        )
+        with self._guard:
+            self._conn.execute(
+                "DELETE FROM props WHERE url=? OR substr(url, 1, ?)=?", (url, len(prefix), prefix)
+            )
+            self._resync(url, prefixes=(prefix,))
 
     def copy_properties(self, src_url: str, dest_url: str, environ: dict | None = None) -> None:
-        self._run(
-            "INSERT OR REPLACE INTO props (url, name, value)"
-            " SELECT ?, name, value FROM props WHERE url=?",
-            (_norm(dest_url), _norm(src_url)),
-        )
+        dest = _norm(dest_url)
+        with self._guard:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO props (url, name, value)"
+                " SELECT ?, name, value FROM props WHERE url=?",
+                (dest, _norm(src_url)),
+            )
+            self._resync(dest)
 
     def move_properties(
         self, src_url: str, dest_url: str, with_children: bool, environ: dict | None = None
     ) -> None:
         src, dest = _norm(src_url), _norm(dest_url)
+        src_prefix, dest_prefix = src.rstrip("/") + "/", dest.rstrip("/") + "/"
         with self._guard:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.execute("DELETE FROM props WHERE url=?", (dest,))
                 self._conn.execute("UPDATE props SET url=? WHERE url=?", (dest, src))
                 if with_children:
-                    prefix = src.rstrip("/") + "/"
                     self._conn.execute(
                         "UPDATE OR REPLACE props SET url = ? || substr(url, ?)"
                         " WHERE substr(url, 1, ?)=?",
-                        (dest.rstrip("/") + "/", len(prefix) + 1, len(prefix), prefix),
+                        (dest_prefix, len(src_prefix) + 1, len(src_prefix), src_prefix),
                     )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._resync(src, dest, prefixes=(src_prefix, dest_prefix))
 
     def close(self) -> None:
         with self._guard:
@@ -139,7 +178,8 @@ class SqlitePropertyManager:
 
 
 class _SqliteMapping(MutableMapping[str, Any]):
-    """A persistent str -> JSON mapping, the shape WsgiDAV's lock storage keeps its locks in."""
+    """A str -> JSON mapping kept in memory and written through to SQLite: the shape
+    WsgiDAV's lock storage keeps its locks in, read on every request, changed rarely."""
 
     def __init__(self, path: Path) -> None:
         self._guard = threading.Lock()
@@ -147,39 +187,39 @@ class _SqliteMapping(MutableMapping[str, Any]):
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
         )
+        self._mirror = {
+            key: _decode(value) for key, value in self._conn.execute("SELECT key, value FROM locks")
+        }
 
     def __getitem__(self, key: str) -> Any:
-        with self._guard:
-            row = self._conn.execute("SELECT value FROM locks WHERE key=?", (key,)).fetchone()
-        if row is None:
-            raise KeyError(key)
-        return _decode(row[0])
+        return self._mirror[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         with self._guard:
             self._conn.execute(
                 "INSERT OR REPLACE INTO locks (key, value) VALUES (?, ?)", (key, _encode(value))
             )
+            self._mirror[key] = _decode(_encode(value))
 
     def __delitem__(self, key: str) -> None:
         with self._guard:
-            cur = self._conn.execute("DELETE FROM locks WHERE key=?", (key,))
-        if cur.rowcount == 0:
-            raise KeyError(key)
+            self._conn.execute("DELETE FROM locks WHERE key=?", (key,))
+            del self._mirror[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._mirror
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._mirror.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
-        with self._guard:
-            keys = [r[0] for r in self._conn.execute("SELECT key FROM locks")]
-        return iter(keys)
+        return iter(list(self._mirror))
 
     def __len__(self) -> int:
-        with self._guard:
-            return self._conn.execute("SELECT count(*) FROM locks").fetchone()[0]
+        return len(self._mirror)
 
     def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
-        with self._guard:
-            rows = self._conn.execute("SELECT key, value FROM locks").fetchall()
-        return [(k, _decode(v)) for k, v in rows]
+        return list(self._mirror.items())
 
     def close(self) -> None:
         with self._guard:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import unicodedata
 from pathlib import Path
 
@@ -68,10 +69,12 @@ def split_path(path: str) -> tuple[str, ...]:
     return tuple(normalize_name(part) for part in path.split("/") if part)
 
 
+_JUNK = re.compile("|".join(fnmatch.translate(pattern.lower()) for pattern in JUNK_PATTERNS))
+
+
 def is_junk(name: str) -> bool:
     """Client droppings (.DS_Store, ._*, Thumbs.db...) are stored but never recorded."""
-    lowered = name.lower()
-    return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in JUNK_PATTERNS)
+    return _JUNK.match(name.lower()) is not None
 
 
 def is_internal(name: str) -> bool:

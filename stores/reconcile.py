@@ -45,6 +45,19 @@ def iter_owned_files(folder: Path, level: int) -> Iterator[tuple[str, os.stat_re
                 continue
 
 
+def _still_true(raw: Any, size: int, mtime: float) -> bool:
+    """The fast path: a well-formed record whose size and mtime match (no object built)."""
+    try:
+        return (
+            raw["size"] == size
+            and abs(raw["mtime"] - mtime) < 1e-6
+            and isinstance(raw["xxh3_128"], str)
+            and len(raw) == 3
+        )
+    except (TypeError, KeyError):
+        return False
+
+
 def reconciled_files(
     folder: Path,
     level: int,
@@ -61,7 +74,11 @@ def reconciled_files(
     result: dict[str, dict[str, Any]] = {}
     for key, st in iter_owned_files(folder, level):
         mtime = mtime_of(st)
-        record = FileRecord.from_dict(known.get(key))
+        raw = known.get(key)
+        if _still_true(raw, st.st_size, mtime):
+            result[key] = raw
+            continue
+        record = FileRecord.from_dict(raw)
         if record is None or not record.matches(st.st_size, mtime):
             hinted = hints.get(key)
             if hinted is not None and hinted.size == st.st_size:

@@ -112,9 +112,10 @@ class Sidecar:
                     raise
                 self._set_aside_invalid()
                 current = None
-            data = copy.deepcopy(current) if current is not None else {}
+            data = _private_copy(current) if current is not None else {}
             yield data
-            self.write(data)
+            if data != current:
+                self.write(data)
 
     def write(self, data: dict[str, Any]) -> None:
         """Write `data` atomically; callers hold `locked()`."""
@@ -125,6 +126,15 @@ class Sidecar:
     def _set_aside_invalid(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         os.replace(self.path, self.folder / f"{SIDECAR_NAME}.invalid-{stamp}")
+
+
+def _private_copy(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy safe to edit. File records are replaced, never edited in place, so the
+    (possibly large) `files` map only needs a shallow copy."""
+    return {
+        key: dict(value) if key == "files" and isinstance(value, dict) else copy.deepcopy(value)
+        for key, value in data.items()
+    }
 
 
 def forget_cached(folder: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from typing import Any
 
 import yaml
@@ -71,27 +73,73 @@ def parse_sidecar(raw: bytes, origin: str) -> dict[str, Any]:
     return data
 
 
-def _flowed(data: dict[str, Any]) -> dict[str, Any]:
-    """Mark the parts that read best on one line: tags, history events, file records."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "tags" and isinstance(value, list):
-            value = FlowList(value)
-        elif key == "history" and isinstance(value, list):
-            value = [FlowMap(v) if isinstance(v, dict) else v for v in value]
-        elif key == "files" and isinstance(value, dict):
-            value = {k: FlowMap(v) if isinstance(v, dict) else v for k, v in value.items()}
-        out[key] = value
-    return out
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./()+ -]*")
+_NUMBER_IN_YAML_12 = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_resolver = yaml.resolver.Resolver()
 
 
-def render_sidecar(data: dict[str, Any]) -> bytes:
-    text = yaml.dump(
-        _flowed(data),
+@functools.lru_cache(maxsize=1 << 16)
+def _scalar(text: str) -> str:
+    """A YAML scalar for `text`: plain when that reads back as the same string, else quoted
+    (a JSON string is a valid YAML double-quoted scalar)."""
+    if (
+        _PLAIN.fullmatch(text)
+        and not text.endswith(" ")
+        and not _NUMBER_IN_YAML_12.fullmatch(text)
+        and _resolver.resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str"
+    ):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _file_line(key: str, record: Any) -> str | None:
+    """`  key: {size: 1, xxh3_128: ..., mtime: ...}` for a well-formed record, else None."""
+    if not isinstance(record, dict) or set(record) != {"size", "xxh3_128", "mtime"}:
+        return None
+    size, digest, mtime = record["size"], record["xxh3_128"], record["mtime"]
+    if (
+        not isinstance(size, int)
+        or isinstance(size, bool)
+        or not isinstance(digest, str)
+        or not isinstance(mtime, float | int)
+        or isinstance(mtime, bool)
+    ):
+        return None
+    return (
+        f"  {_scalar(key)}: {{size: {size}, xxh3_128: {_scalar(digest)}, "
+        f"mtime: {float(mtime):.6f}}}\n"
+    )
+
+
+def _dump(value: dict[str, Any]) -> str:
+    return yaml.dump(
+        value,
         Dumper=_SidecarDumper,
         default_flow_style=False,
         sort_keys=False,
         allow_unicode=True,
         width=4096,
     )
-    return text.encode("utf-8")
+
+
+def _flowed(key: str, value: Any) -> Any:
+    """Tags and history entries read best on one line each."""
+    if key == "tags" and isinstance(value, list):
+        return FlowList(value)
+    if key == "history" and isinstance(value, list):
+        return [FlowMap(v) if isinstance(v, dict) else v for v in value]
+    return value
+
+
+def render_sidecar(data: dict[str, Any]) -> bytes:
+    """Block YAML. The `files` map, which can hold thousands of records, is written line by
+    line (PyYAML's representer is far too slow for it); everything else by PyYAML."""
+    parts: list[str] = []
+    for key, value in data.items():
+        if key == "files" and isinstance(value, dict) and value:
+            lines = [_file_line(k, v) if isinstance(k, str) else None for k, v in value.items()]
+            if all(line is not None for line in lines):
+                parts.append(f"{_scalar(key)}:\n" + "".join(lines))  # type: ignore[arg-type]
+                continue
+        parts.append(_dump({key: _flowed(key, value)}))
+    return "".join(parts).encode("utf-8")

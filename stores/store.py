@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from .sidecar_format import parse_sidecar
 from .writer import FileWriter
 
 MAX_SIDECAR_BYTES = 1 << 20
+OWNER_PATH_TTL = 2.0  # seconds a checked owner folder path is reused
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class FileStore:
         self.root_real = os.path.realpath(self.root)
         self.feed = feed
         self.policy = policy
+        self._owner_paths: dict[tuple[str, ...], tuple[float, Path]] = {}
 
     # --- locating ----------------------------------------------------------------
 
@@ -66,7 +69,17 @@ class FileStore:
             return None
 
     def sidecar(self, owner: Location) -> Sidecar:
-        return Sidecar(self.fs_path(owner))
+        """The sidecar of a project or asset. The safe-join of owner folders is remembered
+        for a moment: a listing of thousands of files asks for the same owner each time."""
+        now = time.monotonic()
+        cached = self._owner_paths.get(owner.parts)
+        if cached is not None and cached[0] > now:
+            return Sidecar(cached[1])
+        path = self.fs_path(owner)
+        if len(self._owner_paths) > 4096:
+            self._owner_paths.clear()
+        self._owner_paths[owner.parts] = (now + OWNER_PATH_TTL, path)
+        return Sidecar(path)
 
     # --- access --------------------------------------------------------------------
 

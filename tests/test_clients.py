@@ -108,8 +108,7 @@ def server_with_admin(make_server):
 
 @pytest.mark.skipif(shutil.which("litmus") is None, reason="litmus is not installed")
 def test_litmus_with_a_configured_user(server_with_admin):
-    output, passed, failed = run_tool("litmus.sh", server_with_admin.store_url(), "dav",
-                                      "dav-pass")
+    output, passed, failed = run_tool("litmus.sh", server_with_admin.store_url(), "dav", "dav-pass")
     assert failed == 0, output
     assert passed >= 104, output
 
@@ -117,10 +116,16 @@ def test_litmus_with_a_configured_user(server_with_admin):
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not installed")
 def test_rclone_with_a_user_and_with_a_wrong_password(server_with_admin):
     small = {"RT_BIG_MIB": "8", "RT_SMALL_COUNT": "60"}
-    output, _passed, failed = run_tool("rclone_roundtrip.sh", server_with_admin.store_url(),
-                                       "dav", "dav-pass", env=small)
+    output, _passed, failed = run_tool(
+        "rclone_roundtrip.sh", server_with_admin.store_url(), "dav", "dav-pass", env=small
+    )
     assert failed == 0, output
-    output, passed, failed = run_tool("rclone_roundtrip.sh", server_with_admin.store_url(),
-                                      "dav", "wrong", env={**small, "RT_STEP_TIMEOUT": "60"})
+    output, passed, failed = run_tool(
+        "rclone_roundtrip.sh",
+        server_with_admin.store_url(),
+        "dav",
+        "wrong",
+        env={**small, "RT_STEP_TIMEOUT": "60"},
+    )
     assert failed > 0 and "401" in output, output
     assert "panic" not in output.lower()

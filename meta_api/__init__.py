@@ -10,12 +10,31 @@ from stores import Registry
 from stores.tokens import TokenSigner
 from stores.users import UserDirectory
 
+from . import (
+    routes_access,
+    routes_assets,
+    routes_objects,
+    routes_projects,
+    routes_stores,
+    routes_tags,
+    routes_users,
+)
 from .auth import blueprint as auth_blueprint
 from .auth import resolve_actor
 from .errors import ApiError, register_error_handlers
-from .routes_access import blueprint as access_blueprint
-from .routes_stores import blueprint as stores_blueprint
-from .routes_users import blueprint as users_blueprint
+from .spec import blueprint as openapi_blueprint
+from .spec import spec
+
+BLUEPRINTS = (
+    openapi_blueprint,
+    routes_stores.blueprint,
+    routes_users.blueprint,
+    routes_access.blueprint,
+    routes_projects.blueprint,
+    routes_assets.blueprint,
+    routes_tags.blueprint,
+    routes_objects.blueprint,
+)
 
 
 def create_app(
@@ -34,8 +53,9 @@ def create_app(
     register_error_handlers(app)
     app.before_request(resolve_actor)
     app.register_blueprint(auth_blueprint, url_prefix="/api")
-    for blueprint in (stores_blueprint, users_blueprint, access_blueprint):
+    for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix="/api")
+    spec.register(app)
     return app
 
 

@@ -13,11 +13,13 @@ from stores.tokens import TokenInvalid, TokenSigner
 from stores.users import UserDirectory
 
 from .errors import ApiError
-from .requests import json_object
+from .models import Credentials, Token
+from .spec import endpoint
 
 blueprint = Blueprint("auth", __name__)
 
 PUBLIC_ENDPOINTS = {("POST", "/api/auth"), ("GET", "/api/openapi.json")}
+PUBLIC_PREFIX = "/api/doc/"  # the API's own documentation pages
 
 
 class Unauthorized(ApiError):
@@ -79,7 +81,9 @@ def resolve_actor() -> None:
     if not users().has_users():
         request.environ["assetdav.actor"] = ANONYMOUS
         return
-    if (request.method, request.path) in PUBLIC_ENDPOINTS:
+    if (request.method, request.path) in PUBLIC_ENDPOINTS or (
+        request.method == "GET" and request.path.startswith(PUBLIC_PREFIX)
+    ):
         return
     token = _token()
     header = request.headers.get("Authorization", "")
@@ -92,11 +96,10 @@ def resolve_actor() -> None:
 
 
 @blueprint.post("/auth")
+@endpoint(ok=Token, body=Credentials, errors=(400,), tags=["users"])
 def issue_token() -> Response:
-    body = json_object()
-    name, password = body.get("user"), body.get("password")
-    if not isinstance(name, str) or not isinstance(password, str):
-        raise ApiError(400, "Missing parameter", 'Send {"user": ..., "password": ...}.')
-    if users().authenticate(name, password, _address()) is None:
+    """A signed token for the user, valid for the configured time (token_ttl)."""
+    body: Credentials = request.context.json
+    if users().authenticate(body.user, body.password, _address()) is None:
         raise Unauthorized("Unknown user or wrong password.")
-    return jsonify({"token": signer().issue(name)})
+    return jsonify({"token": signer().issue(body.user)})

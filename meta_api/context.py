@@ -7,6 +7,10 @@ from flask import current_app, request
 from stores import NOBODY, PROJECT_LEVEL, Actor, FileStore, Location, Registry
 from stores.errors import AssetNotFound, ProjectNotFound
 
+from .errors import ApiError
+
+__all__ = ["ApiError", "actor", "asset", "project", "registry", "store"]
+
 
 def registry() -> Registry:
     return current_app.config["ASSETDAV_REGISTRY"]

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from . import context
-from .errors import ApiError
-from .requests import json_object
+from .models import Groups
+from .spec import endpoint
 
 blueprint = Blueprint("access", __name__)
+ROUTE = "/<store_id>/<project_id>/projectAccessMeta"
 
 
-@blueprint.get("/<store_id>/<project_id>/projectAccessMeta")
+@blueprint.get(ROUTE)
+@endpoint(ok=Groups, tags=["projects"])
 def get_access(store_id: str, project_id: str) -> Response:
     store, _loc = context.project(store_id, project_id)
     return jsonify({"groups": sorted(store.project_groups(project_id))})
 
 
-@blueprint.post("/<store_id>/<project_id>/projectAccessMeta")
+@blueprint.post(ROUTE)
+@endpoint(ok=Groups, body=Groups, errors=(400, 409, 507), tags=["projects"])
 def set_access(store_id: str, project_id: str) -> Response:
+    """Replace the groups that may use a project (administrators only)."""
     store, loc = context.project(store_id, project_id)
-    groups = json_object().get("groups")
-    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-        raise ApiError(400, "Invalid data", 'Send {"groups": ["group", ...]}.')
-    return jsonify({"groups": store.set_project_groups(context.actor(), loc, groups)})
+    body: Groups = request.context.json
+    return jsonify({"groups": store.set_project_groups(context.actor(), loc, body.groups)})

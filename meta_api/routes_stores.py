@@ -1,29 +1,53 @@
-"""Stores and their projects: `/api/list`, `/api/{store}/list`."""
+"""Stores and their projects: `/api/list`, `/api/{store}/list`, `/api/{store}/create`."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from stores.errors import InvalidName
+
 from . import context, projects
-from .requests import flag
+from .models import CreateProject, Names, ProjectCreated, ProjectList, ProjectListQuery
+from .spec import endpoint
 
 blueprint = Blueprint("stores", __name__)
 
 
 @blueprint.get("/list")
+@endpoint(ok=Names, errors=(), tags=["stores"])
 def list_stores() -> Response:
+    """The names of the stores."""
     return jsonify(context.registry().names())
 
 
 @blueprint.get("/<store_id>/list")
+@endpoint(ok=ProjectList, query=ProjectListQuery, tags=["projects"])
 def list_projects(store_id: str) -> Response:
+    """The projects of a store the caller may read; `metadata=true` adds their metadata,
+    `filterByTag` keeps those with that tag."""
+    query: ProjectListQuery = request.context.query
     store = context.store(store_id)
-    tag = request.args.get("filterByTag")
-    with_metadata = flag("metadata") or tag is not None
+    with_metadata = query.metadata or query.filterByTag is not None or query.includeEmpty
     result = []
     for entry in projects.readable_projects(store, context.actor()):
         summary = projects.summary(store, entry, context.actor(), with_metadata=with_metadata)
-        if tag is not None and tag not in summary.get("tags", []):
+        if query.filterByTag is not None and query.filterByTag not in summary.get("tags", []):
             continue
         result.append(summary)
     return jsonify(result)
+
+
+@blueprint.post("/<store_id>/create")
+@endpoint(ok=ProjectCreated, body=CreateProject, errors=(400, 409, 507), tags=["projects"])
+def create_project(store_id: str) -> Response:
+    """Create a project (a folder with a sidecar) with the groups that may use it."""
+    body: CreateProject = request.context.json
+    project_id = body.id or body.name
+    if not project_id:
+        raise InvalidName("Give the project an id (or a name).", rule="missing-id")
+    store = context.store(store_id)
+    loc = store.locate(project_id)
+    if loc.level != 1:
+        raise InvalidName(f"{project_id!r} is not a valid project id.", rule="separator")
+    store.make_folder(context.actor(), loc, display_name=body.name, groups=body.groups)
+    return jsonify({"Project": loc.name})

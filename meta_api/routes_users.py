@@ -7,12 +7,22 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from stores.access import require_admin
+from stores.errors import NotFound
 from stores.users import User
 
 from .auth import users
 from .context import actor, registry
-from .errors import ApiError
-from .requests import json_object
+from .models import (
+    Names,
+    NewUser,
+    UserChanged,
+    UserEdit,
+    UserInfo,
+    UserName,
+    UserQuery,
+    UsersAnswer,
+)
+from .spec import endpoint
 
 blueprint = Blueprint("users", __name__)
 
@@ -30,99 +40,77 @@ def _admin_only() -> None:
     require_admin(registry().policy, actor(), "manage users")
 
 
-def _name(body: dict[str, Any]) -> str:
-    name = body.get("user")
-    if not isinstance(name, str) or not name:
-        raise ApiError(400, "Missing user", "The user parameter is required.")
-    return name
-
-
-def _groups(body: dict[str, Any], key: str) -> list[str] | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
-        raise ApiError(400, "Invalid data", f"{key} must be a list of strings.")
-    return value
-
-
-def _admin_flag(body: dict[str, Any]) -> bool | None:
-    value = body.get("admin_access")
-    if value is not None and not isinstance(value, bool):
-        raise ApiError(400, "Invalid data", "admin_access must be true or false.")
-    return value
-
-
 def _known(name: str) -> User:
     user = users().get(name)
     if user is None:
-        raise ApiError(400, "Invalid user", f"There is no user {name!r}.")
+        raise NotFound(f"There is no user {name!r}.")
     return user
 
 
 @blueprint.get("/user")
+@endpoint(ok=UsersAnswer, query=UserQuery, tags=["users"])
 def list_users() -> Response:
+    """All users, or one with `?user=` (administrators only)."""
     _admin_only()
-    name = request.args.get("user")
-    if name:
-        return jsonify(public(_known(name)))
+    query: UserQuery = request.context.query
+    if query.user:
+        return jsonify(public(_known(query.user)))
     return jsonify([public(u) for u in users().all()])
 
 
 @blueprint.post("/user")
+@endpoint(ok=UserChanged, body=NewUser, errors=(400, 409), tags=["users"])
 def create_user() -> Response:
     _admin_only()
-    body = json_object()
-    name = _name(body)
-    password = body.get("password")
-    if not isinstance(password, str) or not password:
-        raise ApiError(400, "Missing password", "The password parameter is required.")
+    body: NewUser = request.context.json
     user = users().add(
-        name,
-        password,
-        read_groups=_groups(body, "read_groups") or [],
-        write_groups=_groups(body, "write_groups") or [],
-        admin=bool(_admin_flag(body)),
+        body.user,
+        body.password,
+        read_groups=body.read_groups,
+        write_groups=body.write_groups,
+        admin=body.admin_access,
     )
     return jsonify({"result": "OK", "user": public(user)})
 
 
 @blueprint.patch("/user")
+@endpoint(ok=UserChanged, body=UserEdit, errors=(400,), tags=["users"])
 def update_user() -> Response:
+    """Change a user's password, groups or admin flag (given fields only, falsy included)."""
     _admin_only()
-    body = json_object()
-    name = _name(body)
-    _known(name)
-    password = body.get("password")
-    if password is not None and (not isinstance(password, str) or not password):
-        raise ApiError(400, "Invalid data", "password must be a non-empty string.")
+    body: UserEdit = request.context.json
+    _known(body.user)
     user = users().update(
-        name,
-        password=password,
-        read_groups=_groups(body, "read_groups"),
-        write_groups=_groups(body, "write_groups"),
-        admin=_admin_flag(body),
+        body.user,
+        password=body.password,
+        read_groups=body.read_groups,
+        write_groups=body.write_groups,
+        admin=body.admin_access,
     )
     return jsonify({"result": "OK", "user": public(user)})
 
 
 @blueprint.delete("/user")
+@endpoint(ok=UserChanged, body=UserName, errors=(400,), tags=["users"])
 def delete_user() -> Response:
     _admin_only()
-    body = json_object()
-    name = _name(body)
-    _known(name)
-    users().remove(name)
+    body: UserName = request.context.json
+    _known(body.user)
+    users().remove(body.user)
     return jsonify({"result": "OK"})
 
 
 @blueprint.get("/user/groups")
+@endpoint(ok=Names, errors=(), tags=["users"])
 def all_groups() -> Response:
+    """Every group any user has."""
     return jsonify(users().all_groups())
 
 
 @blueprint.get("/user/info")
+@endpoint(ok=UserInfo, errors=(), tags=["users"])
 def user_info() -> Response:
+    """Who the caller is."""
     me = actor()
     return jsonify(
         {

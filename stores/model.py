@@ -111,7 +111,23 @@ def apply_edits(data: dict[str, Any], edits: dict[str, Any], allowed: tuple[str,
 
 
 def public_asset(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: data.get(key, _PUBLIC_DEFAULTS.get(key)) for key in PUBLIC_ASSET_FIELDS}
+    """OVE's public asset fields, with types made dependable (OVE wrote `version` as a string)."""
+    out: dict[str, Any] = {}
+    for key in PUBLIC_ASSET_FIELDS:
+        value = data.get(key, _PUBLIC_DEFAULTS.get(key))
+        if key == "version":
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                value = 0
+        elif key == "tags":
+            value = [str(t) for t in value] if isinstance(value, list) else []
+        elif key == "history":
+            value = [h for h in value if isinstance(h, dict)] if isinstance(value, list) else []
+        else:
+            value = "" if value is None else str(value)
+        out[key] = value
+    return out
 
 
 _PUBLIC_DEFAULTS: dict[str, Any] = {

@@ -41,6 +41,7 @@ class Entry:
     stat: os.stat_result
 
 
+SidecarChange = Callable[[dict[str, Any]], None]
 HintMap = dict[str, FileRecord]  # absolute path -> record carried over by a move or copy
 
 
@@ -251,25 +252,35 @@ class FileStore:
         *,
         expected_size: int | None = None,
         max_size: int | None = None,
+        create_only: bool = False,
+        on_placed: SidecarChange | None = None,
     ) -> FileWriter:
-        """A writer for a new or replaced file; nothing is visible until `commit()`."""
+        """A writer for a new or replaced file; nothing is visible until `commit()`.
+
+        `create_only` refuses to replace an existing file (AlreadyExists at commit);
+        `on_placed` edits the owner's sidecar in the same locked write that records the file.
+        """
         self.check_write(actor, loc)
         self.check_file_place(loc)
         self._require_parent_folder(loc)
         target = self.fs_path(loc)
         if target.is_dir():
             raise Conflict(f"{loc.url_path()} is a folder.")
+        if create_only and os.path.lexists(target):
+            raise AlreadyExists(f"{loc.url_path()} already exists.")
         owner = self._recording_owner(loc)
         if owner is not None:
             self.sidecar(owner).read()  # refuse early when the sidecar does not parse
 
         def commit(temp: Path, size: int, digest: str) -> None:
-            self._place_file(loc, temp, size, digest)
+            self._place_file(loc, temp, size, digest, create_only=create_only, on_placed=on_placed)
 
         return FileWriter(target, commit, expected_size=expected_size, max_size=max_size)
 
-    def write_bytes(self, actor: Actor, loc: Location, data: bytes) -> None:
-        with self.open_writer(actor, loc) as writer:
+    def write_bytes(
+        self, actor: Actor, loc: Location, data: bytes, *, create_only: bool = False
+    ) -> None:
+        with self.open_writer(actor, loc, create_only=create_only) as writer:
             writer.write(data)
             writer.commit()
 
@@ -279,19 +290,28 @@ class FileStore:
     def _recording_owner(self, loc: Location) -> Location | None:
         return None if is_junk(loc.name) else loc.file_owner()
 
-    def _place_file(self, loc: Location, temp: Path, size: int, digest: str) -> None:
+    def _place_file(
+        self,
+        loc: Location,
+        temp: Path,
+        size: int,
+        digest: str,
+        *,
+        create_only: bool = False,
+        on_placed: SidecarChange | None = None,
+    ) -> None:
         target = self.fs_path(loc)
         existed = target.exists()
         owner = self._recording_owner(loc)
         if owner is None:
-            os.replace(temp, target)
-            fsync_dir(target.parent)
+            _rename_into_place(temp, target, create_only)
         else:
             with self.sidecar(owner).editing() as data:
-                os.replace(temp, target)
-                fsync_dir(target.parent)
+                _rename_into_place(temp, target, create_only)
                 record = FileRecord(size, digest, mtime_of(os.stat(target)))
                 self._settle(owner, data, {str(target): record})
+                if on_placed is not None:
+                    on_placed(data)
         self.feed.emit(Change(MODIFIED if existed else CREATED, loc, False))
 
     # --- removal -------------------------------------------------------------------
@@ -453,3 +473,17 @@ class FileStore:
         data["files"] = reconciled_files(
             folder, owner.level, files if isinstance(files, dict) else {}, owned_hints
         )
+
+
+def _rename_into_place(temp: Path, target: Path, create_only: bool) -> None:
+    """Atomically put a finished temporary file at `target` (refusing to replace one when
+    `create_only`), and make the rename durable."""
+    if create_only:
+        try:
+            os.link(temp, target)
+        except FileExistsError as exc:
+            raise AlreadyExists(f"{target.name} already exists.") from exc
+        os.unlink(temp)
+    else:
+        os.replace(temp, target)
+    fsync_dir(target.parent)

@@ -1,0 +1,153 @@
+"""One place that validates requests with the pydantic models and documents every route:
+spectree reads the same models for checking and for /api/openapi.json."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Callable, Iterable
+from types import SimpleNamespace
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from spectree import Response as Responses
+from spectree import SpecTree
+
+from .models import Error
+from .requests import parse_body, treat_body_as_json
+
+REASONS = {
+    400: "Bad request, or a store, project, asset or object that does not exist",
+    401: "Missing or bad credentials",
+    403: "Authenticated, but not allowed",
+    404: "Does not exist",
+    409: "Already exists, or conflicts with the current state",
+    413: "Too large",
+    415: "Content type not allowed",
+    507: "The disk is full",
+}
+
+# Routes that take a raw body (documented by hand; spectree knows JSON bodies only).
+RAW_BODIES: dict[tuple[str, str], str] = {}
+
+
+def _rewrite_validation_error(
+    req: Any, resp: Any, error: Any, instance: Any, adapter: Any = None
+) -> None:
+    """spectree answers a failed validation with pydantic's error list; ours is
+    `{"title", "description"}` like every other error."""
+    if error is None or resp is None:
+        return
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "__root__")
+        problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+    resp.set_data(json.dumps({"title": "Invalid request", "description": "; ".join(problems)}))
+    resp.status_code = 400
+    resp.mimetype = "application/json"
+
+
+spec = SpecTree(
+    "flask",
+    title="assetdav API",
+    version="1",
+    description="The OVE Asset Manager API over assetdav stores, with users, tags and search.",
+    path="api/doc",
+    validation_error_status=400,
+    validation_error_model=Error,
+    before=_rewrite_validation_error,
+)
+
+
+def endpoint(
+    *,
+    ok: type | None = None,
+    ok_status: int = 200,
+    query: type | None = None,
+    body: type | None = None,
+    errors: Iterable[int] = (400,),
+    tags: Iterable[str] = (),
+    raw_body: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Validate a route's query and JSON body and document its answers (401 and 403 are
+    possible on every route once users are configured)."""
+    statuses = sorted(set(errors) | {401, 403})
+    answers: dict[str, Any] = {f"HTTP_{status}": Error for status in statuses}
+    if ok is None:
+        answers[f"HTTP_{ok_status}"] = None
+    else:
+        answers[f"HTTP_{ok_status}"] = ok
+    decorate = spec.validate(query=query, json=body, resp=Responses(**answers), tags=list(tags))
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        if raw_body is not None:
+            RAW_BODIES[(func.__module__, func.__name__)] = raw_body
+        validated = decorate(func)
+
+        @functools.wraps(validated)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if request.method == "HEAD":
+                return func(*args, **kwargs)  # existence checks answer with a bare status
+            if body is not None:
+                treat_body_as_json()
+                if request.method == "DELETE":  # spectree validates no DELETE body
+                    request.context = SimpleNamespace(json=parse_body(body), query=None)
+                    return func(*args, **kwargs)
+            return validated(*args, **kwargs)
+
+        return checked
+
+    return wrap
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    """spectree's document, plus what it cannot know: raw upload bodies and how to log in."""
+    document = copy.deepcopy(spec.spec)
+    views = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
+    for endpoint_name, view in app.view_functions.items():
+        media = RAW_BODIES.get((view.__module__, view.__name__))
+        rule = views.get(endpoint_name)
+        if media is None or rule is None:
+            continue
+        path = _openapi_path(rule.rule)
+        for method, operation in document.get("paths", {}).get(path, {}).items():
+            if method.upper() in rule.methods:
+                operation["requestBody"] = {
+                    "required": False,
+                    "content": {media: {"schema": {"type": "string", "format": "binary"}}},
+                }
+    document.setdefault("components", {})["securitySchemes"] = {
+        "basic": {"type": "http", "scheme": "basic"},
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        "authTokenHeader": {"type": "apiKey", "in": "header", "name": "AUTH_TOKEN"},
+        "authTokenQuery": {"type": "apiKey", "in": "query", "name": "AUTH_TOKEN"},
+        "authTokenCookie": {"type": "apiKey", "in": "cookie", "name": "AUTH_TOKEN"},
+    }
+    document["security"] = [
+        {"basic": []},
+        {"bearer": []},
+        {"authTokenHeader": []},
+        {"authTokenQuery": []},
+        {"authTokenCookie": []},
+        {},
+    ]
+    return document
+
+
+def _openapi_path(rule: str) -> str:
+    """Flask's `/<store_id>/x` as OpenAPI's `/{store_id}/x`."""
+    out = []
+    for part in rule.split("/"):
+        if part.startswith("<") and part.endswith(">"):
+            part = "{" + part[1:-1].split(":")[-1] + "}"
+        out.append(part)
+    return "/".join(out)
+
+
+blueprint = Blueprint("openapi", __name__)
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document(current_app))

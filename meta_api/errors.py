@@ -17,7 +17,7 @@ CHALLENGE = 'Basic realm="assetdav", Bearer realm="assetdav"'
 _STATUS: tuple[tuple[type[errors.StoreError], int], ...] = (
     (errors.NameRestricted, 400),
     (errors.InvalidName, 400),
-    (errors.PathEscape, 403),
+    (errors.PathEscape, 400),
     (errors.NotFound, 400),
     (errors.AlreadyExists, 409),
     (errors.PermissionDenied, 403),

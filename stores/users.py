@@ -148,30 +148,34 @@ class UserDirectory:
     def authenticate(self, name: str, password: str, address: str = "-") -> Actor | None:
         """The user's Actor if the password is right. Failures are logged (name and
         address, never the password) and slow down further tries from that address."""
-        self.throttle.wait(address)
         user = self.get(name)
-        if user is not None and self._password_ok(user, password):
-            self.throttle.succeeded(address)
+        if user is not None and self._recently_verified(user, password):
             return user.actor()
-        self.throttle.failed(address)
+        self.throttle.wait(address, name)
+        if user is not None and self._password_ok(user, password):
+            self.throttle.succeeded(address, name)
+            return user.actor()
+        self.throttle.failed(address, name)
         log.warning("failed login for user %r from %s", name, address)
         return None
 
-    def _password_ok(self, user: User, password: str) -> bool:
+    def _verified_key(self, user: User, password: str) -> bytes:
+        text = f"{user.name}\0{password}\0{user.password_hash}"
+        return hmac.new(self._pepper, text.encode(), hashlib.sha256).digest()
+
+    def _recently_verified(self, user: User, password: str) -> bool:
         """scrypt is slow on purpose; a verified pair is remembered for a few minutes so a
-        WebDAV client sending Basic credentials with every request stays fast."""
-        key = hmac.new(
-            self._pepper, f"{user.name}\0{password}\0{user.password_hash}".encode(), hashlib.sha256
-        ).digest()
-        now = time.monotonic()
+        WebDAV client sending Basic credentials with every request stays fast (and is not
+        held up by someone else's failed guesses)."""
         with self._guard:
-            expires = self._verified.get(key)
-            if expires is not None and expires > now:
-                return True
+            expires = self._verified.get(self._verified_key(user, password))
+        return expires is not None and expires > time.monotonic()
+
+    def _password_ok(self, user: User, password: str) -> bool:
         if not verify_password(user.password_hash, password):
             return False
         with self._guard:
-            self._verified[key] = now + VERIFIED_TTL
+            self._verified[self._verified_key(user, password)] = time.monotonic() + VERIFIED_TTL
             while len(self._verified) > VERIFIED_MAX:
                 self._verified.popitem(last=False)
         return True

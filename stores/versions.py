@@ -116,7 +116,11 @@ def begin_upload(
         data["uploaded"] = True
         data["processing_status"] = ""
         data["processing_error"] = ""
-        data.setdefault("history", []).append(model.history_entry(kind, version))
+        history = data.setdefault("history", [])
+        if kind == "Created" and history and history[-1].get("Type") == "Created":
+            history[-1]["Version"] = version  # the asset was made by this very upload
+        else:
+            history.append(model.history_entry(kind, version))
 
     try:
         writer = store.open_writer(

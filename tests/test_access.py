@@ -248,3 +248,47 @@ def test_repeated_failed_logins_from_one_address_are_slowed_down(team_server):
     good = requests.get(url, auth=auth("reader"), timeout=30)
     assert good.status_code == 207 or good.status_code == 200
     assert requests.get(url, auth=auth("reader"), timeout=30).elapsed.total_seconds() < 1
+
+
+def api_operations(api: str):
+    """The matrix's operations that the OVE API offers (it has no delete or move)."""
+    return [
+        ("list store", lambda a: requests.get(api + "demo/list", auth=a, timeout=5)),
+        ("GET file", lambda a: requests.get(api + "demo/A/files/a1", params={"version": 1},
+                                            auth=a, timeout=5)),
+        ("PUT file", lambda a: requests.post(api + "demo/A/upload/a1",
+                                             params={"filename": "n.txt", "update": "true"},
+                                             data=b"n", auth=a, timeout=5)),
+        ("MKCOL", lambda a: requests.post(api + "demo/A/create", json={"name": "a9"}, auth=a,
+                                          timeout=5)),
+        ("PROPPATCH tags", lambda a: requests.post(api + "demo/A/tags/a1", json=["x"], auth=a,
+                                                   timeout=5)),
+        ("read project B", lambda a: requests.get(api + "demo/B/list", auth=a, timeout=5)),
+        ("write project B", lambda a: requests.post(api + "demo/B/tags/b1", json=["x"], auth=a,
+                                                    timeout=5)),
+    ]
+
+
+EXPECTED_API = {
+    "admin": [200, 200, 200, 200, 200, 200, 200],
+    "writer": [200, 200, 200, 200, 200, 403, 403],
+    "reader": [200, 200, 403, 403, 403, 403, 403],
+}
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_api_matrix(team_server, user):
+    api = team_server.url + "api/"
+    root = team_server.stores["demo"]
+    assert requests.post(api + "demo/A/upload/a1", params={"filename": "v1.txt"}, data=b"1",
+                         auth=auth("admin"), timeout=5).status_code == 200
+    for (name, run), expected in zip(api_operations(api), EXPECTED_API[user], strict=True):
+        before = snapshot(root)
+        response = run(auth(user))
+        assert response.status_code == expected, f"{user} {name}: {response.text}"
+        if expected == 403:
+            assert set(response.json()) >= {"title", "description"}
+            assert snapshot(root) == before, f"{user} {name} changed the tree"
+    if user != "reader":
+        url = requests.get(api + "demo/A/files/a1", auth=auth(user), timeout=5).json()[0]["url"]
+        assert requests.get(url, auth=auth(user), timeout=5).content == b"n"

@@ -15,6 +15,7 @@ from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 import meta_api
+from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import NOBODY, Registry
 from stores.tokens import TokenSigner, load_secret
 from stores.users import UserDirectory
@@ -83,6 +84,17 @@ def build_users(settings: Settings) -> UserDirectory:
     )
 
 
+def build_workers(settings: Settings, registry: Registry) -> WorkerPool:
+    """The worker pool over the queue in the state dir (started by the caller)."""
+    limits = settings.workers
+    workers = builtin_workers(
+        zip_max_files=limits.zip_max_files,
+        zip_max_total_bytes=limits.zip_max_total_bytes,
+        dzi_max_pixels=limits.dzi_max_pixels,
+    )
+    return build_pool(settings.state_dir, registry, workers, limits.threads)
+
+
 def build_application(settings: Settings, registry: Registry | None = None) -> Application:
     registry = registry or build_registry(settings)
     users = build_users(settings)
@@ -121,8 +133,12 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             },
         }
     )
-    api = meta_api.create_app(registry, users, token_signer(settings))
+    workers = build_workers(settings, registry)
+    api = meta_api.create_app(
+        registry, users, token_signer(settings), {"ASSETDAV_WORKERS": workers}
+    )
     wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)))
     app = Application(wsgi, registry, users)
-    app.closers += [props.close, locks.close]
+    workers.start()
+    app.closers += [props.close, locks.close, workers.stop]
     return app

@@ -27,6 +27,16 @@ class StoreSettings:
 
 
 @dataclass
+class WorkerSettings:
+    """The worker pool (previews, tiles, unpacking) and the limits of the built-in workers."""
+
+    threads: int = 2
+    zip_max_files: int = 10_000
+    zip_max_total_bytes: int = 2 << 30
+    dzi_max_pixels: int = 250_000_000
+
+
+@dataclass
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -39,6 +49,7 @@ class Settings:
     users_file: Path | None = None
     token_ttl: int = 12 * 3600
     failed_login_delay_max: float = 5.0
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
     config_file: Path | None = None
 
     @property
@@ -58,6 +69,7 @@ ENV_VARS = {
     "ASSETDAV_USERS_FILE": "users_file",
     "ASSETDAV_TOKEN_TTL": "token_ttl",
     "ASSETDAV_FAILED_LOGIN_DELAY_MAX": "failed_login_delay_max",
+    "ASSETDAV_WORKER_THREADS": "worker_threads",
 }
 
 
@@ -121,6 +133,25 @@ def _stores_from_yaml(raw: Any, base: Path) -> dict[str, StoreSettings]:
     return stores
 
 
+def _workers_from_yaml(raw: Any, workers: WorkerSettings, source: str) -> None:
+    if raw is None:
+        return
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}workers must be a mapping of worker options.")
+    limits = {
+        "threads": (0, 64),
+        "zip_max_files": (1, 10**9),
+        "zip_max_total_bytes": (1, 1 << 50),
+        "dzi_max_pixels": (1, 10**12),
+    }
+    unknown = set(raw) - set(limits)
+    if unknown:
+        raise ConfigError(f"{source}workers has unknown options {sorted(unknown)}.")
+    for key, value in raw.items():
+        low, high = limits[key]
+        setattr(workers, key, _as_int(value, f"{source}workers.{key}", low, high))
+
+
 def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) -> None:
     if key == "host":
         settings.host = str(value)
@@ -148,6 +179,10 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
             raise ConfigError(f"{source}failed_login_delay_max must be seconds.") from None
     elif key == "token_ttl":
         settings.token_ttl = _as_int(value, f"{source}token_ttl", 60, 366 * 86400)
+    elif key == "workers":
+        _workers_from_yaml(value, settings.workers, source)
+    elif key == "worker_threads":
+        settings.workers.threads = _as_int(value, f"{source}workers.threads", 0, 64)
     else:
         raise ConfigError(f"Unknown setting {source}{key!r}.")
 

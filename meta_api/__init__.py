@@ -18,6 +18,7 @@ from . import (
     routes_stores,
     routes_tags,
     routes_users,
+    routes_workers,
 )
 from .auth import blueprint as auth_blueprint
 from .auth import resolve_actor
@@ -34,6 +35,7 @@ BLUEPRINTS = (
     routes_assets.blueprint,
     routes_tags.blueprint,
     routes_objects.blueprint,
+    routes_workers.blueprint,
 )
 
 
@@ -48,7 +50,7 @@ def create_app(
     app.config["ASSETDAV_REGISTRY"] = registry
     app.config["ASSETDAV_USERS"] = users
     app.config["ASSETDAV_TOKENS"] = tokens
-    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # answers keep the order of their models
     app.config.update(options or {})
     register_error_handlers(app)
     app.before_request(resolve_actor)

@@ -1,0 +1,144 @@
+"""The `dzi` worker: DeepZoom tiles and the `.dzi` descriptor of a large image, with Pillow."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .base import Job, TaskFailed
+
+TILE_SIZE = 254
+OVERLAP = 1
+JPEG_QUALITY = 85
+DZI_NAMESPACE = "http://schemas.microsoft.com/deepzoom/2008"
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+
+
+def allow_pillow_pixels(max_pixels: int) -> None:
+    """Pillow refuses images over twice `Image.MAX_IMAGE_PIXELS` on open; raise that
+    process-wide limit to ours, which the worker checks itself before decoding."""
+    current = Image.MAX_IMAGE_PIXELS
+    if current is not None and current < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def descriptor(width: int, height: int, fmt: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<Image xmlns="{DZI_NAMESPACE}" Format="{fmt}" Overlap="{OVERLAP}" '
+        f'TileSize="{TILE_SIZE}">\n'
+        f'  <Size Width="{width}" Height="{height}"/>\n'
+        "</Image>\n"
+    ).encode()
+
+
+def tile_boxes(width: int, height: int) -> list[tuple[int, int, tuple[int, int, int, int]]]:
+    """(column, row, crop box) of every tile of one level, overlap included."""
+    boxes = []
+    for col in range(math.ceil(width / TILE_SIZE)):
+        for row in range(math.ceil(height / TILE_SIZE)):
+            left = col * TILE_SIZE - (OVERLAP if col else 0)
+            top = row * TILE_SIZE - (OVERLAP if row else 0)
+            right = min(width, (col + 1) * TILE_SIZE + OVERLAP)
+            bottom = min(height, (row + 1) * TILE_SIZE + OVERLAP)
+            boxes.append((col, row, (left, top, right, bottom)))
+    return boxes
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+
+
+def _tile_mode(image: Image.Image, fmt: str) -> Image.Image:
+    """RGBA for PNG tiles; grey or RGB for JPEG ones (16-bit and float images scaled down)."""
+    if fmt == "png":
+        wanted = "RGBA"
+    elif image.mode in ("L", "RGB"):
+        return image
+    else:
+        wanted = "RGB"
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        low, high = image.convert("F").getextrema()
+        scale = 255.0 / (high - low) if high > low else 1.0
+        image = image.convert("F").point(lambda value: (value - low) * scale).convert("L")
+    return image.convert(wanted)
+
+
+@dataclass
+class DziWorker:
+    """Tile `<name>.<ext>` into `<asset>/<version>/dzi/<name>/<name>.dzi` and
+    `<name>_files/<level>/<col>_<row>.jpg` (`.png` for images with transparency)."""
+
+    max_pixels: int = 250_000_000
+    name: str = "dzi"
+    type: str = "dzi"
+    description: str = "DeepZoom tiles and descriptor (.dzi) of a large image, for zooming viewers."
+    extensions: tuple[str, ...] = EXTENSIONS
+    docs: str = "/api/doc/redoc/#tag/workers"
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: {
+            "type": "object",
+            "properties": {
+                "filename": {
+                    "type": "string",
+                    "title": "Image",
+                    "description": "the image in the asset's current version (default: its file)",
+                }
+            },
+        }
+    )
+
+    def __post_init__(self) -> None:
+        allow_pillow_pixels(self.max_pixels)
+
+    def run(self, job: Job) -> None:
+        stem = job.dest.name
+        with job.open_input() as handle:
+            image = self._load(handle, job)
+        fmt = "png" if _has_alpha(image) else "jpg"
+        image = _tile_mode(image, fmt)
+        width, height = image.size
+        output = job.output()
+        top = math.ceil(math.log2(max(width, height)))
+        level_image = image
+        for level in range(top, -1, -1):
+            job.checkpoint()
+            if level != top:
+                level_image = level_image.reduce(2)  # halves, rounding up: DeepZoom's sizes
+            for col, row, box in tile_boxes(*level_image.size):
+                job.checkpoint()
+                tile = level_image.crop(box)
+                with output.open(f"{stem}_files/{level}/{col}_{row}.{fmt}") as target:
+                    if fmt == "png":
+                        tile.save(target, format="PNG")
+                    else:
+                        tile.save(target, format="JPEG", quality=JPEG_QUALITY)
+        job.checkpoint()
+        with output.open(f"{stem}.dzi") as target:
+            target.write(descriptor(width, height, fmt))
+
+    def _load(self, handle: Any, job: Job) -> Image.Image:
+        """Decode the whole image (oriented as its EXIF says), or fail with a clear reason."""
+        try:
+            image = Image.open(handle)
+            pixels = image.width * image.height
+            if pixels > self.max_pixels:
+                raise TaskFailed(
+                    f"{job.filename} has {image.width}×{image.height} = {pixels} pixels; "
+                    f"at most {self.max_pixels} are tiled (workers.dzi_max_pixels)."
+                )
+            image.load()
+            job.checkpoint()
+            return ImageOps.exif_transpose(image)
+        except UnidentifiedImageError:
+            reason = "cannot identify image file"
+        except Image.DecompressionBombError as exc:
+            reason = str(exc)
+        except (OSError, SyntaxError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.filename else str(exc)
+        raise TaskFailed(f"cannot read {job.filename} as an image: {reason}")

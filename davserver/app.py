@@ -15,6 +15,7 @@ from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 import meta_api
+from index.service import SearchIndex
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import NOBODY, Registry
 from stores.tokens import TokenSigner, load_secret
@@ -134,11 +135,21 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         }
     )
     workers = build_workers(settings, registry)
+    search = SearchIndex(
+        settings.state_dir / "index",
+        registry,
+        watch=settings.index.watch,
+        reconcile_interval=settings.index.reconcile_interval,
+    )
     api = meta_api.create_app(
-        registry, users, token_signer(settings), {"ASSETDAV_WORKERS": workers}
+        registry,
+        users,
+        token_signer(settings),
+        {"ASSETDAV_WORKERS": workers, "ASSETDAV_INDEX": search},
     )
     wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)))
     app = Application(wsgi, registry, users)
+    search.start()
     workers.start()
-    app.closers += [props.close, locks.close, workers.stop]
+    app.closers += [props.close, locks.close, search.stop, workers.stop]
     return app

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from index.service import rebuild, reindex_stores
 from stores.check import check_store
 
 from .app import build_registry, build_users
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.add_argument(
         "--quick", action="store_true", help="hash only files whose size or mtime changed"
     )
+    reindex_cmd = commands.add_parser("reindex", help="rebuild the search index from the tree")
+    _common(reindex_cmd)
+
     add_user_commands(commands, _common)
     return parser
 
@@ -98,6 +102,16 @@ def run_check(settings: Settings, quick: bool) -> int:
     return 0
 
 
+def run_reindex(settings: Settings, only: list[str] | None) -> int:
+    """A fresh index from the tree; with --store, only those stores are redone in place."""
+    registry = build_registry(settings)
+    path = settings.state_dir / "index"
+    bar = ProgressBar("indexing")
+    count = reindex_stores(path, registry, bar) if only else rebuild(path, registry, bar)
+    print(f"indexed {count} documents into {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -109,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             require_stores(settings)
             return run_check(settings, args.quick)
+        if args.command == "reindex":
+            require_stores(settings)
+            return run_reindex(settings, only=args.stores)
         if args.command == "user":
             return run_user_command(args, build_users(settings))
     except (ConfigError, RefusedToStart) as exc:

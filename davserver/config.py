@@ -37,6 +37,14 @@ class WorkerSettings:
 
 
 @dataclass
+class IndexSettings:
+    """The search index: how it notices edits made on disk behind the server's back."""
+
+    watch: bool = True  # inotify: such edits are found within seconds
+    reconcile_interval: int = 120  # seconds between full comparisons of tree and index
+
+
+@dataclass
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -50,6 +58,7 @@ class Settings:
     token_ttl: int = 12 * 3600
     failed_login_delay_max: float = 5.0
     workers: WorkerSettings = field(default_factory=WorkerSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
     config_file: Path | None = None
 
     @property
@@ -70,6 +79,8 @@ ENV_VARS = {
     "ASSETDAV_TOKEN_TTL": "token_ttl",
     "ASSETDAV_FAILED_LOGIN_DELAY_MAX": "failed_login_delay_max",
     "ASSETDAV_WORKER_THREADS": "worker_threads",
+    "ASSETDAV_INDEX_WATCH": "index_watch",
+    "ASSETDAV_RECONCILE_INTERVAL": "reconcile_interval",
 }
 
 
@@ -152,6 +163,22 @@ def _workers_from_yaml(raw: Any, workers: WorkerSettings, source: str) -> None:
         setattr(workers, key, _as_int(value, f"{source}workers.{key}", low, high))
 
 
+def _index_from_yaml(raw: Any, index: IndexSettings, source: str) -> None:
+    if raw is None:
+        return
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}index must be a mapping of index options.")
+    unknown = set(raw) - {"watch", "reconcile_interval"}
+    if unknown:
+        raise ConfigError(f"{source}index has unknown options {sorted(unknown)}.")
+    if "watch" in raw:
+        index.watch = _as_bool(raw["watch"], f"{source}index.watch")
+    if "reconcile_interval" in raw:
+        index.reconcile_interval = _as_int(
+            raw["reconcile_interval"], f"{source}index.reconcile_interval", 1, 86400
+        )
+
+
 def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) -> None:
     if key == "host":
         settings.host = str(value)
@@ -183,6 +210,14 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         _workers_from_yaml(value, settings.workers, source)
     elif key == "worker_threads":
         settings.workers.threads = _as_int(value, f"{source}workers.threads", 0, 64)
+    elif key == "index":
+        _index_from_yaml(value, settings.index, source)
+    elif key == "index_watch":
+        settings.index.watch = _as_bool(value, f"{source}index.watch")
+    elif key == "reconcile_interval":
+        settings.index.reconcile_interval = _as_int(
+            value, f"{source}index.reconcile_interval", 1, 86400
+        )
     else:
         raise ConfigError(f"Unknown setting {source}{key!r}.")
 
@@ -243,3 +278,5 @@ def require_stores(settings: Settings) -> None:
         raise ConfigError(
             "No stores are configured; add one under 'stores' or pass --store NAME=PATH."
         )
+    if "api" in settings.stores:
+        raise ConfigError("A store cannot be named 'api': /api/ is the JSON API; rename it.")

@@ -15,6 +15,8 @@ from . import (
     routes_assets,
     routes_objects,
     routes_projects,
+    routes_scan,
+    routes_search,
     routes_stores,
     routes_tags,
     routes_users,
@@ -36,6 +38,8 @@ BLUEPRINTS = (
     routes_tags.blueprint,
     routes_objects.blueprint,
     routes_workers.blueprint,
+    routes_search.blueprint,
+    routes_scan.blueprint,
 )
 
 

@@ -17,6 +17,7 @@ from .models import (
     ProjectMetaEdit,
     VersionRequest,
 )
+from .routes_search import search_index
 from .spec import endpoint
 
 blueprint = Blueprint("projects", __name__)
@@ -82,19 +83,20 @@ def list_assets(store_id: str, project_id: str) -> Response:
     store, project = context.project(store_id, project_id)
     query: AssetListQuery = request.context.query
     actor = context.actor()
+    tagged = None
+    if query.filterByTag is not None:
+        tagged = search_index().reader.names_with_tag(
+            "asset", query.filterByTag, store.name, project.name
+        )
     assets = []
     for entry in sorted(store.list_folder(actor, project), key=lambda e: e.name):
-        if not entry.is_dir:
+        if not entry.is_dir or (tagged is not None and entry.name not in tagged):
             continue
         meta = store.read_meta(actor, project.child(entry.name))
-        if not meta:
-            if query.includeEmpty and query.filterByTag is None:
-                assets.append({"name": entry.name, "project": project.name})
-            continue
-        public = model.public_asset({**meta, "id": entry.name, "project": project.name})
-        if query.filterByTag is not None and query.filterByTag not in public["tags"]:
-            continue
-        assets.append(public)
+        if meta:
+            assets.append(model.public_asset({**meta, "id": entry.name, "project": project.name}))
+        elif query.includeEmpty and tagged is None:
+            assets.append({"name": entry.name, "project": project.name})
     return jsonify({"Assets": assets})
 
 

@@ -8,6 +8,7 @@ from stores.errors import InvalidName
 
 from . import context, projects
 from .models import CreateProject, Names, ProjectCreated, ProjectList, ProjectListQuery
+from .routes_search import search_index
 from .spec import endpoint
 
 blueprint = Blueprint("stores", __name__)
@@ -28,12 +29,14 @@ def list_projects(store_id: str) -> Response:
     query: ProjectListQuery = request.context.query
     store = context.store(store_id)
     with_metadata = query.metadata or query.filterByTag is not None or query.includeEmpty
-    result = []
-    for entry in projects.readable_projects(store, context.actor()):
-        summary = projects.summary(store, entry, context.actor(), with_metadata=with_metadata)
-        if query.filterByTag is not None and query.filterByTag not in summary.get("tags", []):
-            continue
-        result.append(summary)
+    tagged = None
+    if query.filterByTag is not None:
+        tagged = search_index().reader.names_with_tag("project", query.filterByTag, store.name)
+    result = [
+        projects.summary(store, entry, context.actor(), with_metadata=with_metadata)
+        for entry in projects.readable_projects(store, context.actor())
+        if tagged is None or entry.name in tagged
+    ]
     return jsonify(result)
 
 

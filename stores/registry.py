@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .access import GroupPolicy, Policy
+from .access import Actor, GroupPolicy, Policy
 from .errors import StoreNotFound
 from .events import ChangeFeed
 from .names import normalize_name
@@ -39,6 +39,17 @@ class Registry:
     def project_groups(self, store: str, project: str) -> frozenset[str]:
         found = self._stores.get(store)
         return found.project_groups(project) if found else frozenset()
+
+    def readable(self, actor: Actor) -> list[tuple[str, str]] | None:
+        """The (store, project) pairs `actor` may read; None when they may read everything."""
+        if self.policy.can_administer(actor):
+            return None
+        pairs = []
+        for store in self._stores.values():
+            for entry in store.list_folder(actor, store.locate("")):
+                if entry.is_dir:
+                    pairs.append((store.name, entry.name))
+        return pairs
 
     def find(self, name: str) -> FileStore | None:
         return self._stores.get(name)

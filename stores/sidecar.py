@@ -52,6 +52,7 @@ class Sidecar:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.path = folder / SIDECAR_NAME
+        self.changed = False  # whether the last `editing()` block wrote anything
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -114,7 +115,8 @@ class Sidecar:
                 current = None
             data = _private_copy(current) if current is not None else {}
             yield data
-            if data != current:
+            self.changed = data != current
+            if self.changed:
                 self.write(data)
 
     def write(self, data: dict[str, Any]) -> None:

@@ -364,11 +364,13 @@ class FileStore:
         """Apply `change` to a project's or asset's sidecar under its lock; return the result."""
         self.check_write(actor, owner)
         self._require_owner_folder(owner)
-        with self.sidecar(owner).editing(replace_invalid=replace_invalid) as data:
+        sidecar = self.sidecar(owner)
+        with sidecar.editing(replace_invalid=replace_invalid) as data:
             self._settle(owner, data)
             change(data)
             result = data
-        self.feed.emit(Change(META, owner, True))
+        if sidecar.changed:
+            self.feed.emit(Change(META, owner, True))
         return result
 
     def update_fields(self, actor: Actor, owner: Location, edits: dict[str, Any]) -> dict[str, Any]:

@@ -80,3 +80,16 @@ def tag_xml(tags: list[str]) -> str:
     from xml.sax.saxutils import escape
 
     return "".join(f'<x:tag xmlns:x="{NS}">{escape(t)}</x:tag>' for t in tags)
+
+
+def eventually(probe, timeout: float = 5.0, interval: float = 0.05):
+    """The first truthy value of `probe()` within `timeout` seconds (else its last value):
+    for answers that come from the index, which follows writes within a second."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

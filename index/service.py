@@ -1,0 +1,177 @@
+"""The search index as the server runs it: opened (or rebuilt) in the state dir, fed by
+change events, the watcher and a periodic reconcile, and queried by the API."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+
+from stores import ASSET_LEVEL, PROJECT_LEVEL, Location, Registry
+from stores.events import MOVED, Change
+
+from .queries import IndexReader
+from .reconcile import reconcile
+from .schema import SCHEMA
+from .watcher import TreeWatcher
+from .writer import IndexWriterThread, Job, index_project, subfolders
+
+log = logging.getLogger(__name__)
+
+
+def open_or_create(path: Path) -> tuple[whoosh_index.Index, bool]:
+    """The index at `path`; a missing, corrupt or outdated one is replaced by an empty one
+    (second value True: it must be filled from the tree)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if whoosh_index.exists_in(str(path)):
+        try:
+            index = whoosh_index.open_dir(str(path))
+            if index.schema.names() == SCHEMA.names():
+                with index.searcher() as searcher:
+                    searcher.doc_count()
+                return index, False
+            log.warning("the index at %s has another schema; rebuilding it", path)
+        except Exception as exc:  # noqa: BLE001 - any damage means: rebuild from the tree
+            log.warning("the index at %s cannot be read (%s); rebuilding it", path, exc)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return whoosh_index.create_in(str(path), SCHEMA), True
+
+
+def jobs_for(change: Change) -> list[Job]:
+    """Which owners a change to the tree touches."""
+    jobs = []
+    for where, is_folder in ((change.where, change.is_folder), (change.dest, change.is_folder)):
+        if where is None:
+            continue
+        if is_folder and where.level == PROJECT_LEVEL:
+            deep = change.kind == MOVED or change.kind in ("created", "deleted", "copied")
+            jobs.append(Job(where, deep=deep))
+        elif is_folder and where.level == ASSET_LEVEL:
+            jobs.append(Job(where))
+        elif where.level > ASSET_LEVEL:
+            jobs.append(Job(Location(where.store, where.parts[:ASSET_LEVEL])))
+        elif where.level == ASSET_LEVEL:
+            jobs.append(Job(Location(where.store, where.parts[:PROJECT_LEVEL])))
+    return jobs
+
+
+class SearchIndex:
+    def __init__(
+        self,
+        path: Path,
+        registry: Registry,
+        *,
+        watch: bool = True,
+        reconcile_interval: float = 120.0,
+    ) -> None:
+        self.path = path
+        self.registry = registry
+        self.index, self.rebuilt = open_or_create(path)
+        self.reader = IndexReader(self.index)
+        self.writer = IndexWriterThread(self.index, registry)
+        self.watcher = TreeWatcher(registry, self.writer) if watch else None
+        self.reconcile_interval = reconcile_interval
+        self._stop = threading.Event()
+        self._reconciler = threading.Thread(
+            target=self._reconcile_loop, name="reconciler", daemon=True
+        )
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        self.writer.start()
+        self.registry.feed.subscribe(self._on_change)
+        if self.watcher is not None:
+            self.watcher.start()
+        self._reconciler.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.watcher is not None:
+            self.watcher.stop()
+        self._reconciler.join(timeout=30)
+        self.writer.stop()
+
+    def _on_change(self, change: Change) -> None:
+        for job in jobs_for(change):
+            self.writer.submit(job)
+
+    def _reconcile_loop(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            try:
+                queued = reconcile(self.registry, self.reader, self.writer)
+                if queued:
+                    log.info("index reconcile queued %d project(s) and asset(s)", queued)
+                if first:
+                    self.writer.wait_idle(timeout=3600)
+                    self.ready.set()
+                    log.info("the index agrees with the tree")
+            except Exception:  # noqa: BLE001 - keep serving; try again next round
+                log.exception("index reconcile failed")
+            first = False
+            self._stop.wait(self.reconcile_interval)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        return self.writer.wait_idle(timeout)
+
+
+def reindex_stores(
+    path: Path, registry: Registry, progress: Callable[[int, int, str], None]
+) -> int:
+    """Redo the documents of the registry's stores in the existing index (others are kept);
+    returns the index's document count."""
+    index, _fresh = open_or_create(path)
+    writer = index.writer(timeout=60)
+    projects = _all_projects(registry)
+    for store in registry:
+        writer.delete_by_term("store", store.name)
+    for done, (store, project) in enumerate(projects):
+        progress(done, len(projects), project.url_path())
+        index_project(writer, store, project)
+    writer.commit()
+    progress(len(projects), len(projects), "")
+    with index.searcher() as searcher:
+        return searcher.doc_count()
+
+
+def _all_projects(registry: Registry) -> list[tuple[Any, Location]]:
+    return [
+        (store, Location(store.name, ()).child(name))
+        for store in registry
+        for name in subfolders(str(store.root))
+    ]
+
+
+def rebuild(path: Path, registry: Registry, progress: Callable[[int, int, str], None]) -> int:
+    """`assetdav reindex`: a fresh index built from the tree next to the old one, then put in
+    its place (a running server picks it up on its next query). Returns the document count."""
+    fresh = path.with_name(path.name + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    index = whoosh_index.create_in(str(fresh), SCHEMA)
+    writer = index.writer(limitmb=256, procs=1)
+    projects = [
+        (store, Location(store.name, ()).child(name))
+        for store in registry
+        for name in subfolders(str(store.root))
+    ]
+    for done, (store, project) in enumerate(projects):
+        progress(done, len(projects), project.url_path())
+        index_project(writer, store, project)
+    writer.commit()
+    progress(len(projects), len(projects), "")
+    with index.searcher() as searcher:
+        count = searcher.doc_count()
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    fresh.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+    return count

@@ -1,0 +1,186 @@
+"""The single writer of the index: a thread that takes owners to (re)index from a queue
+and commits them in batches, so a burst of writes costs few commits."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from whoosh.index import Index
+
+from stores import ASSET_LEVEL, PROJECT_LEVEL, FileStore, Location, Registry
+from stores.errors import StoreError
+from stores.names import is_internal
+
+from .documents import owner_documents, owner_key, project_key
+
+log = logging.getLogger(__name__)
+
+BATCH_SECONDS = 0.2  # how long a batch may gather before it is committed
+BATCH_MAX = 2000
+
+
+@dataclass(frozen=True)
+class Job:
+    """Make the index agree with the tree at `where`: an asset, a project's own files, or
+    (`deep`) a whole project or store."""
+
+    where: Location
+    deep: bool = False
+
+
+def sidecar_signature(path: str) -> str:
+    """Which version of a sidecar a document was built from ("" when there is none)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+class IndexWriterThread:
+    def __init__(
+        self, index: Index, registry: Registry, on_commit: Callable[[], None] | None = None
+    ) -> None:
+        self.index = index
+        self.registry = registry
+        self.on_commit = on_commit
+        self._pending: dict[Job, None] = {}
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=30)
+
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            self._pending[job] = None
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until every submitted job is committed (for tests and the CLI)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stop:
+                    self._cond.wait()
+                if self._stop and not self._pending:
+                    return
+                self._busy = True
+            time.sleep(BATCH_SECONDS)  # let a burst gather
+            with self._cond:
+                jobs = list(self._pending)[:BATCH_MAX]
+                for job in jobs:
+                    del self._pending[job]
+            try:
+                self._apply(jobs)
+            except Exception:  # noqa: BLE001 - the writer must survive; reconcile repairs
+                log.exception(
+                    "indexing %d change(s) failed; the next reconcile repairs it", len(jobs)
+                )
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _apply(self, jobs: list[Job]) -> None:
+        """One commit for a batch. Deletions only see committed documents, so each owner
+        is indexed once per batch, after every deletion of the batch."""
+        writer = self.index.writer(timeout=30)
+        try:
+            owners: dict[Location, None] = {}
+            for job in jobs:
+                for owner in self._plan(writer, job):
+                    owners[owner] = None
+            for owner in owners:
+                writer.delete_by_term("owner", owner_key(owner))
+                store = self.registry.find(owner.store)
+                if store is not None:
+                    index_owner(writer, store, owner)
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        if self.on_commit is not None:
+            self.on_commit()
+
+    def _plan(self, writer: Any, job: Job) -> list[Location]:
+        """Delete what a deep job covers and return the owners it (re)indexes."""
+        loc = job.where
+        store = self.registry.find(loc.store)
+        if loc.level == 0:
+            writer.delete_by_term("store", loc.store)
+            if store is None or not job.deep:
+                return []
+            return [
+                owner
+                for project in subfolders(str(store.root))
+                for owner in project_owners(store, loc.child(project))
+            ]
+        if loc.level == PROJECT_LEVEL and job.deep:
+            writer.delete_by_term("project_key", project_key(loc.store, loc.parts[0]))
+            return project_owners(store, loc) if store is not None else []
+        return [loc]
+
+
+def project_owners(store: FileStore, project: Location) -> list[Location]:
+    """A project and its assets."""
+    return [project] + [project.child(a) for a in subfolders(str(store.fs_path(project)))]
+
+
+def index_project(writer: Any, store: FileStore, project: Location) -> None:
+    """Add the documents of a project and of all its assets (nothing is deleted here)."""
+    for owner in project_owners(store, project):
+        index_owner(writer, store, owner)
+
+
+def index_owner(writer: Any, store: FileStore, loc: Location) -> None:
+    """Add the documents of one project or asset, from its sidecar."""
+    if loc.level not in (PROJECT_LEVEL, ASSET_LEVEL):
+        return
+    try:
+        folder = store.fs_path(loc)
+        sidecar = store.sidecar(loc)
+        meta = sidecar.read()
+        folder_mtime = os.stat(folder).st_mtime
+    except (StoreError, OSError):
+        return
+    if meta is None:
+        return  # a folder without a sidecar is not an asset until it is adopted
+    signature = sidecar_signature(str(sidecar.path))
+    for doc in owner_documents(loc, meta, signature, folder_mtime):
+        writer.add_document(**doc)
+
+
+def subfolders(path: str) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return sorted(
+                e.name
+                for e in entries
+                if e.is_dir(follow_symlinks=False) and not is_internal(e.name)
+            )
+    except OSError:
+        return []

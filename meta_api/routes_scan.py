@@ -1,0 +1,42 @@
+"""`POST /api/{store}/scan` adopts folders copied in without sidecars, in the background."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from . import context
+from .errors import ApiError
+from .scan import ScanRunner
+from .search_models import ScanState
+from .spec import endpoint
+
+blueprint = Blueprint("scan", __name__)
+
+
+def runner() -> ScanRunner:
+    return current_app.config.setdefault("ASSETDAV_SCANS", ScanRunner())
+
+
+@blueprint.post("/<store_id>/scan")
+@endpoint(ok=ScanState, ok_status=202, errors=(400, 409), tags=["search"])
+def start_scan(store_id: str) -> Response:
+    """Start adopting folders without a sidecar (202); 409 while a scan of this store runs."""
+    store = context.store(store_id)
+    started = runner().start(store, context.actor())
+    if started is None:
+        raise ApiError(
+            409,
+            "Scan running",
+            f"A scan of store {store_id!r} is running already; "
+            f"follow it with GET /api/{store_id}/scan.",
+        )
+    response = jsonify(started)
+    response.status_code = 202
+    return response
+
+
+@blueprint.get("/<store_id>/scan")
+@endpoint(ok=ScanState, tags=["search"])
+def scan_progress(store_id: str) -> Response:
+    context.store(store_id)
+    return jsonify(runner().state(store_id))

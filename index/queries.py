@@ -11,7 +11,7 @@ from typing import Any
 
 from whoosh.index import Index
 from whoosh.qparser import AndGroup, MultifieldParser
-from whoosh.query import And, AndNot, NullQuery, Or, Query, Term, Wildcard
+from whoosh.query import And, NullQuery, Or, Query, Term, Wildcard
 from whoosh.searching import Searcher
 
 from .documents import flatten, project_key, scalar_text
@@ -47,7 +47,8 @@ def trigrams(text: str) -> set[str]:
 
 def build_query(flt: AssetFilter, readable: Iterable[tuple[str, str]] | None) -> Query:
     """The Whoosh query for a filter, limited to the (store, project) pairs the caller may
-    read (`readable` None: no limit)."""
+    read (`readable` None: no limit). Excluded tags are applied to its matches with the tag
+    columns (whoosh-reloaded's AndNot lets documents through that it should exclude)."""
     clauses: list[Query] = [Term("kind", ASSET)]
     if flt.store:
         clauses.append(Term("store", flt.store))
@@ -68,10 +69,7 @@ def build_query(flt: AssetFilter, readable: Iterable[tuple[str, str]] | None) ->
     if readable is not None:
         allowed = [Term("project_key", project_key(s, p)) for s, p in readable]
         clauses.append(Or(allowed) if allowed else NullQuery)
-    query: Query = And(clauses)
-    if flt.exclude_tags:
-        query = AndNot(query, Or([Term("tags", tag) for tag in flt.exclude_tags]))
-    return query
+    return And(clauses)
 
 
 class _TagColumns:
@@ -106,6 +104,10 @@ class _TagColumns:
     def name(self, tag_id: int) -> str:
         return self._names[tag_id]
 
+    def ids(self, names: Iterable[str]) -> frozenset[int]:
+        """The ids of known tags among `names` (a tag never indexed matches nothing)."""
+        return frozenset(self._ids[n] for n in names if n in self._ids)
+
     def forget_except(self, live: set[str]) -> None:
         for key in [k for k in self._by_segment if k not in live]:
             del self._by_segment[key]
@@ -121,36 +123,44 @@ class IndexReader:
         self._tags = _TagColumns()
 
     def searcher(self) -> Searcher:
+        """This thread's searcher, reopened when the index changed. (Whoosh's `refresh()`
+        reuses segment readers and so misses deletions in unchanged segments.)"""
         current = getattr(self._local, "searcher", None)
-        current = self.index.searcher() if current is None else current.refresh()
-        self._local.searcher = current
+        if current is None or not current.up_to_date():
+            if current is not None:
+                current.close()
+            current = self.index.searcher()
+            self._local.searcher = current
         return current
 
     def _leaf_docs(
-        self, searcher: Searcher, query: Query, needle: str | None
+        self, searcher: Searcher, flt: AssetFilter, readable: Iterable[tuple[str, str]] | None
     ) -> Iterator[tuple[Any, int, Iterable[int]]]:
-        """(leaf reader, base, local document numbers) of the matching documents; a name
-        substring is verified here, since trigrams only narrow it down."""
-        leaves = searcher.leaf_searchers()
-        for leaf, base in leaves:
-            docs: Iterable[int] = query.docs(leaf)
-            if needle and len(needle) >= 3:
-                names = leaf.reader().column_reader("name_sort", translate=False)
-                docs = [d for d in docs if needle in _text(names[d])]
-            yield leaf.reader(), base, docs
-
-    def matching(
-        self,
-        flt: AssetFilter,
-        readable: Iterable[tuple[str, str]] | None,
-    ) -> tuple[Searcher, list[int]]:
-        searcher = self.searcher()
+        """(leaf reader, base, local document numbers) of the matching documents. A name
+        substring is verified here (trigrams only narrow it down), and excluded tags are
+        dropped with the segment's tag column."""
         query = build_query(flt, readable)
         needle = flt.name_contains.lower() if flt.name_contains else None
-        docs = [
-            base + d for _r, base, local in self._leaf_docs(searcher, query, needle) for d in local
-        ]
-        return searcher, docs
+        for leaf, base in searcher.leaf_searchers():
+            reader = leaf.reader()
+            if reader.segment() is None:  # an empty index has no segment at all
+                continue
+            docs: Iterable[int] = query.docs(leaf)
+            if needle and len(needle) >= 3:
+                names = reader.column_reader("name_sort", translate=False)
+                docs = [d for d in docs if needle in _text(names[d])]
+            if flt.exclude_tags:
+                columns = self._tags.for_leaf(reader)
+                excluded = self._tags.ids(flt.exclude_tags)
+                docs = [d for d in docs if excluded.isdisjoint(columns[d])]
+            yield reader, base, docs
+
+    def matching(
+        self, flt: AssetFilter, readable: Iterable[tuple[str, str]] | None
+    ) -> tuple[Searcher, list[int]]:
+        searcher = self.searcher()
+        leaves = self._leaf_docs(searcher, flt, readable)
+        return searcher, [base + d for _reader, base, local in leaves for d in local]
 
     def search(
         self,
@@ -180,11 +190,9 @@ class IndexReader:
     ) -> Counter[str]:
         """How many matching assets carry each tag (tag refine)."""
         searcher = self.searcher()
-        query = build_query(flt, readable)
-        needle = flt.name_contains.lower() if flt.name_contains else None
         counts: Counter[int] = Counter()
         live = set()
-        for reader, _base, docs in self._leaf_docs(searcher, query, needle):
+        for reader, _base, docs in self._leaf_docs(searcher, flt, readable):
             columns = self._tags.for_leaf(reader)
             live.add(reader.segment().segment_id())
             counts.update(chain.from_iterable(map(columns.__getitem__, docs)))

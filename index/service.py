@@ -28,16 +28,16 @@ def open_or_create(path: Path) -> tuple[whoosh_index.Index, bool]:
     """The index at `path`; a missing, corrupt or outdated one is replaced by an empty one
     (second value True: it must be filled from the tree)."""
     path.mkdir(parents=True, exist_ok=True)
-    if whoosh_index.exists_in(str(path)):
-        try:
+    try:
+        if whoosh_index.exists_in(str(path)):
             index = whoosh_index.open_dir(str(path))
             if index.schema.names() == SCHEMA.names():
                 with index.searcher() as searcher:
                     searcher.doc_count()
                 return index, False
             log.warning("the index at %s has another schema; rebuilding it", path)
-        except Exception as exc:  # noqa: BLE001 - any damage means: rebuild from the tree
-            log.warning("the index at %s cannot be read (%s); rebuilding it", path, exc)
+    except Exception as exc:  # noqa: BLE001 - any damage means: rebuild from the tree
+        log.warning("the index at %s cannot be read (%s); rebuilding it", path, exc)
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return whoosh_index.create_in(str(path), SCHEMA), True

@@ -117,7 +117,7 @@ class TreeWatcher:
                 sidecars, self._sidecars = self._sidecars, set()
             for owner in sorted(files, key=lambda loc: loc.parts):
                 self._refresh(owner)
-            for owner in sidecars - files:
+            for owner in sidecars:  # edited by hand: whatever it says now goes to the index
                 self.writer.submit(Job(owner))
 
     def _refresh(self, owner: Location) -> None:

@@ -59,8 +59,12 @@ class Filled:
 
 
 @pytest.fixture
-def filled(server: Server, store_root: Path, tmp_path: Path) -> Filled:
-    store = Filled(server, store_root, tmp_path / "check-state")
+def filled(make_server, tmp_path: Path) -> Filled:
+    # These tests change the tree behind the server's back and expect `check` to see it,
+    # so the server must not notice on its own: no watcher, no periodic reconcile.
+    server = make_server(env={"ASSETDAV_INDEX_WATCH": "0",
+                              "ASSETDAV_RECONCILE_INTERVAL": "86400"})
+    store = Filled(server, server.stores["demo"], tmp_path / "check-state")
     for folder in ("proj/", "proj/a1/", "proj/a1/sub/"):
         assert mkcol(store.url(folder)).status_code == 201, folder
     for path, body in (

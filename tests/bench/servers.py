@@ -59,6 +59,7 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    start_timeout: float = START_TIMEOUT  # until it answers HTTP
 
     @property
     def url(self) -> str:
@@ -87,14 +88,14 @@ class ServerProcess:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.label} exited at start-up:\n{self.log_tail()}")
             if answers_http(self.port, self.url_path):
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"{self.label} did not start in {START_TIMEOUT:.0f} s")
+        raise RuntimeError(f"{self.label} did not start in {self.start_timeout:.0f} s")
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not exited after STOP_TIMEOUT seconds."""

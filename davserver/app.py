@@ -24,6 +24,7 @@ from stores.users import UserDirectory
 from .access_log import AccessLog
 from .auth import UsersDomainController
 from .config import Settings
+from .dav_search import SearchMiddleware
 from .error_mask import InternalErrorMask
 from .provider import AssetDAVProvider
 from .request_guard import RequestGuard
@@ -103,6 +104,12 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     props = SqlitePropertyManager(settings.state_dir / "dav-properties.sqlite")
     locks = SqliteLockStorage(settings.state_dir / "dav-locks.sqlite")
     provider = AssetDAVProvider(registry, show_sidecars=settings.show_sidecars)
+    search = SearchIndex(
+        settings.state_dir / "index",
+        registry,
+        watch=settings.index.watch,
+        reconcile_interval=settings.index.reconcile_interval,
+    )
     dav = WsgiDAVApp(
         {
             "provider_mapping": {"/": provider},
@@ -115,11 +122,14 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
                 "default_to_digest": False,
             },
             "assetdav_users": users,
+            "assetdav_provider": provider,
+            "assetdav_index": search,
             "middleware_stack": [
                 Cors,
                 ErrorPrinter,
                 InternalErrorMask,
                 HTTPAuthenticator,
+                SearchMiddleware,
                 WsgiDavDirBrowser,
                 RequestResolver,
             ],
@@ -135,12 +145,6 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         }
     )
     workers = build_workers(settings, registry)
-    search = SearchIndex(
-        settings.state_dir / "index",
-        registry,
-        watch=settings.index.watch,
-        reconcile_interval=settings.index.reconcile_interval,
-    )
     api = meta_api.create_app(
         registry,
         users,

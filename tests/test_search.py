@@ -388,3 +388,70 @@ def test_a_reader_sees_nothing_of_projects_they_cannot_read(make_server, tmp_pat
         api + "demo/list", params={"filterByTag": "secret"}, auth=reader, timeout=5
     )
     assert lists.json() == []
+
+
+def dav_search(
+    url: str,
+    where: str,
+    *,
+    select: str = "<D:displayname/><a:tags/>",
+    scope: str = "/demo/",
+    order: str = "",
+    **kw,
+) -> requests.Response:
+    body = (
+        '<?xml version="1.0"?><D:searchrequest xmlns:D="DAV:" xmlns:a="urn:assetdav">'
+        f"<D:basicsearch><D:select><D:prop>{select}</D:prop></D:select>"
+        f"<D:from><D:scope><D:href>{scope}</D:href><D:depth>infinity</D:depth></D:scope>"
+        f"</D:from><D:where>{where}</D:where>{order}</D:basicsearch></D:searchrequest>"
+    )
+    return requests.request(
+        "SEARCH", url, data=body.encode(), headers={"Content-Type": "text/xml"}, timeout=30, **kw
+    )
+
+
+def eq_tag(tag: str) -> str:
+    return f"<D:eq><D:prop><a:tags/></D:prop><D:literal>{tag}</D:literal></D:eq>"
+
+
+def test_webdav_search_gives_the_same_answers(tree_server):
+    server, root = tree_server
+    from dav import parse_multistatus
+
+    want = expected(
+        sidecars(root), include=("coast",), exclude=("draft",), name_contains="sky", project="p2"
+    )
+    where = (
+        f"<D:and>{eq_tag('coast')}<D:not>{eq_tag('draft')}</D:not>"
+        "<D:like><D:prop><D:displayname/></D:prop><D:literal>%sky%</D:literal></D:like>"
+        "</D:and>"
+    )
+    order = (
+        "<D:orderby><D:order><D:prop><D:displayname/></D:prop><D:descending/></D:order></D:orderby>"
+    )
+    response = dav_search(server.store_url(), where, scope="/demo/p2/", order=order)
+    assert response.status_code == 207, response.text
+    found = parse_multistatus(response.content)
+    assert list(found) == [
+        f"/demo/p2/{m['id']}/" for m in sorted(want, key=lambda m: m["name"].lower(), reverse=True)
+    ]
+    first = next(iter(found.values()))
+    assert "coast" in [t.text for t in first[f"{{{NS}}}tags"]]
+    options = requests.options(server.store_url(), timeout=5)
+    assert options.headers["DASL"] == "<DAV:basicsearch>"
+    assert "SEARCH" in options.headers["Allow"]
+
+
+def test_webdav_search_errors(tree_server):
+    server, _root = tree_server
+    bad_xml = requests.request(
+        "SEARCH",
+        server.store_url(),
+        data=b"<not xml",
+        headers={"Content-Type": "text/xml"},
+        timeout=5,
+    )
+    assert bad_xml.status_code == 400
+    unsupported = dav_search(server.store_url(), "<D:or>" + eq_tag("a") + eq_tag("b") + "</D:or>")
+    assert unsupported.status_code == 422
+    assert dav_search(server.store_url(), eq_tag("coast"), scope="/nowhere/").status_code == 404

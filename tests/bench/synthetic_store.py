@@ -22,6 +22,7 @@ import itertools
 import multiprocessing
 import os
 import random
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +178,11 @@ def _write_project(job: tuple[Path, str, list[AssetRecord], bool]) -> tuple[int,
     return written, bytes_out
 
 
+def _default_signals() -> None:
+    """Workers leave SIGTERM to its default: the parent's handler is for the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def write_store(
     root: Path, spec: StoreSpec, records: list[AssetRecord], processes: int | None = None
 ) -> tuple[int, int]:
@@ -190,6 +196,11 @@ def write_store(
     if processes == 1:
         results = list(map(_write_project, jobs))
     else:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
+        pool = multiprocessing.get_context("fork").Pool(processes, initializer=_default_signals)
+        try:
             results = pool.map(_write_project, jobs, chunksize=1)
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()
     return sum(r[0] for r in results), sum(r[1] for r in results)

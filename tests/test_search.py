@@ -388,6 +388,9 @@ def test_a_reader_sees_nothing_of_projects_they_cannot_read(make_server, tmp_pat
         api + "demo/list", params={"filterByTag": "secret"}, auth=reader, timeout=5
     )
     assert lists.json() == []
+    searched = dav_search(base, eq_tag("common"), auth=reader)
+    assert searched.status_code == 207 and "/demo/B/" not in searched.text
+    assert "/demo/A/A0/" in searched.text
 
 
 def dav_search(

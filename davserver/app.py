@@ -72,7 +72,10 @@ class Application:
 
 
 def build_registry(settings: Settings) -> Registry:
-    return Registry({name: s.path for name, s in settings.stores.items()})
+    return Registry(
+        {name: s.path for name, s in settings.stores.items()},
+        rules={name: s.rules for name, s in settings.stores.items()},
+    )
 
 
 def token_signer(settings: Settings) -> TokenSigner:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from stores.rules import NO_RULES, WINDOWS_RESERVED, UploadRules
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "conf" / "assetdav.yaml"
@@ -24,6 +27,7 @@ class StoreSettings:
     name: str
     path: Path
     seed_demo: bool = False
+    rules: UploadRules = NO_RULES
 
 
 @dataclass
@@ -133,15 +137,82 @@ def _stores_from_yaml(raw: Any, base: Path) -> dict[str, StoreSettings]:
             continue
         if not isinstance(value, Mapping) or "path" not in value:
             raise ConfigError(f"Store {name!r} needs a 'path'.")
-        unknown = set(value) - {"path", "seed_demo"}
+        unknown = set(value) - {"path", "seed_demo", "rules"}
         if unknown:
             raise ConfigError(f"Store {name!r} has unknown options {sorted(unknown)}.")
         stores[str(name)] = StoreSettings(
             str(name),
             _resolve(value["path"], base),
             seed_demo=_as_bool(value.get("seed_demo", False), f"stores.{name}.seed_demo"),
+            rules=parse_rules(value.get("rules"), f"stores.{name}.rules"),
         )
     return stores
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "kib": 1 << 10,
+    "mb": 10**6,
+    "mib": 1 << 20,
+    "gb": 10**9,
+    "gib": 1 << 30,
+    "tb": 10**12,
+    "tib": 1 << 40,
+}
+
+
+def parse_size(value: Any, name: str) -> int:
+    """A size in bytes: a number, or text like `500 MiB` or `2GB`."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ConfigError(f"{name} must be a size like 1048576, 500 MiB or 2GB, not {value!r}.")
+    size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if size <= 0:
+        raise ConfigError(f"{name} must be more than 0 bytes.")
+    return size
+
+
+def parse_rules(raw: Any, where: str) -> UploadRules:
+    """A store's upload rules (see README, "Upload rules")."""
+    if raw is None:
+        return NO_RULES
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a mapping.")
+    unknown = set(raw) - {"max_file_size", "allowed_types", "filename"}
+    if unknown:
+        raise ConfigError(f"{where} has unknown options {sorted(unknown)}.")
+    types = raw.get("allowed_types") or []
+    if not isinstance(types, list) or not all(isinstance(t, str) and "/" in t for t in types):
+        raise ConfigError(f"{where}.allowed_types must be a list like [image/*, application/zip].")
+    names = raw.get("filename") or {}
+    if not isinstance(names, Mapping) or set(names) - {
+        "max_length",
+        "forbidden_characters",
+        "reserved_names",
+    }:
+        raise ConfigError(
+            f"{where}.filename takes max_length, forbidden_characters and reserved_names."
+        )
+    reserved = names.get("reserved_names") or []
+    if reserved == "windows":
+        reserved = sorted(WINDOWS_RESERVED)
+    if not isinstance(reserved, list):
+        raise ConfigError(f"{where}.filename.reserved_names must be a list or 'windows'.")
+    return UploadRules(
+        max_file_size=parse_size(raw["max_file_size"], f"{where}.max_file_size")
+        if raw.get("max_file_size") is not None
+        else None,
+        allowed_types=tuple(t.lower() for t in types),
+        max_name_length=_as_int(
+            names.get("max_length", 255), f"{where}.filename.max_length", 1, 255
+        ),
+        forbidden_characters=str(names.get("forbidden_characters") or ""),
+        reserved_names=frozenset(str(n).upper() for n in reserved),
+    )
 
 
 def _workers_from_yaml(raw: Any, workers: WorkerSettings, source: str) -> None:

@@ -9,6 +9,7 @@ from .access import Actor, GroupPolicy, Policy
 from .errors import StoreNotFound
 from .events import ChangeFeed
 from .names import normalize_name
+from .rules import NO_RULES, UploadRules
 from .store import FileStore
 
 
@@ -19,13 +20,20 @@ class Registry:
         *,
         policy: Policy | None = None,
         feed: ChangeFeed | None = None,
+        rules: Mapping[str, UploadRules] | None = None,
     ) -> None:
         self.feed = feed or ChangeFeed()
         self.policy: Policy = policy or GroupPolicy(self.project_groups)
         self._stores: dict[str, FileStore] = {}
         for name, root in roots.items():
             name = normalize_name(name)
-            self._stores[name] = FileStore(name, Path(root), feed=self.feed, policy=self.policy)
+            self._stores[name] = FileStore(
+                name,
+                Path(root),
+                feed=self.feed,
+                policy=self.policy,
+                rules=(rules or {}).get(name, NO_RULES),
+            )
 
     def names(self) -> list[str]:
         return sorted(self._stores)

@@ -6,6 +6,7 @@ owning sidecar true and is announced on the change feed.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -16,16 +17,18 @@ from typing import Any, BinaryIO
 
 from . import model
 from .access import Actor, Policy, require_admin, require_read, require_write
-from .atomic import fsync_dir, raise_if_no_space
+from .atomic import fsync_dir, raise_if_no_space, temp_path_beside, unlink_quietly
 from .errors import AlreadyExists, BadContent, Conflict, Forbidden, NotFound, PermissionDenied
 from .events import CREATED, DELETED, META, MODIFIED, Change, ChangeFeed
-from .hashing import mtime_of
+from .hashing import hash_file, mtime_of
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
 from .model import FileRecord
 from .names import check_id, is_internal, is_junk, is_within, safe_join, split_path
 from .reconcile import reconciled_files
+from .rules import NO_RULES, UploadRules
 from .sidecar import Sidecar, forget_cached
 from .sidecar_format import parse_sidecar
+from .sniff import SNIFF_BYTES
 from .writer import FileWriter
 
 MAX_SIDECAR_BYTES = 1 << 20
@@ -46,8 +49,17 @@ HintMap = dict[str, FileRecord]  # absolute path -> record carried over by a mov
 
 
 class FileStore:
-    def __init__(self, name: str, root: Path, *, feed: ChangeFeed, policy: Policy) -> None:
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        *,
+        feed: ChangeFeed,
+        policy: Policy,
+        rules: UploadRules = NO_RULES,
+    ) -> None:
         self.name = name
+        self.rules = rules
         self.root = Path(os.path.abspath(root))
         self.root_real = os.path.realpath(self.root)
         self.feed = feed
@@ -254,14 +266,22 @@ class FileStore:
         max_size: int | None = None,
         create_only: bool = False,
         on_placed: SidecarChange | None = None,
+        apply_rules: bool = True,
     ) -> FileWriter:
         """A writer for a new or replaced file; nothing is visible until `commit()`.
 
-        `create_only` refuses to replace an existing file (AlreadyExists at commit);
-        `on_placed` edits the owner's sidecar in the same locked write that records the file.
+        The store's upload rules apply (name, type by name, a declared size here; size and
+        type by content while writing) unless `apply_rules` is off (copies within the
+        tree). `create_only` refuses to replace an existing file (AlreadyExists at
+        commit); `on_placed` edits the owner's sidecar in the locked write recording it.
         """
         self.check_write(actor, loc)
         self.check_file_place(loc)
+        head_check = None
+        if apply_rules:
+            self.rules.check_new_file(loc.name, expected_size)
+            max_size = _smaller(max_size, self.rules.max_file_size)
+            head_check = functools.partial(self.rules.check_head, loc.name)
         self._require_parent_folder(loc)
         target = self.fs_path(loc)
         if target.is_dir():
@@ -275,7 +295,47 @@ class FileStore:
         def commit(temp: Path, size: int, digest: str) -> None:
             self._place_file(loc, temp, size, digest, create_only=create_only, on_placed=on_placed)
 
-        return FileWriter(target, commit, expected_size=expected_size, max_size=max_size)
+        return FileWriter(
+            target, commit, expected_size=expected_size, max_size=max_size, head_check=head_check
+        )
+
+    def place_existing(
+        self,
+        actor: Actor,
+        loc: Location,
+        source: Path,
+        *,
+        mode: str,
+        digest: str | None = None,
+        on_placed: SidecarChange | None = None,
+    ) -> None:
+        """Put a file that exists already (a finished resumable upload, content found by its
+        hash) at `loc`: `mode` "move" renames it, "link" hard-links it, falling back to a
+        copy that is hashed and, given `digest`, verified. The upload rules apply."""
+        size = os.stat(source).st_size
+        with open(source, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+        self.check_write(actor, loc)
+        self.check_file_place(loc)
+        self.rules.check_new_file(loc.name, size)
+        self.rules.check_head(loc.name, head)
+        self._require_parent_folder(loc)
+        target = self.fs_path(loc)
+        if target.is_dir():
+            raise Conflict(f"{loc.url_path()} is a folder.")
+        temp = temp_path_beside(target)
+        try:
+            if not _fast_place(source, temp, mode) or digest is None:
+                size, found = hash_file(temp)
+                if digest is not None and found != digest:
+                    raise BadContent(
+                        "The copied bytes do not match their hash; nothing was changed. Try again."
+                    )
+                digest = found
+            self._place_file(loc, temp, size, digest, on_placed=on_placed)
+        except BaseException:
+            unlink_quietly(temp)
+            raise
 
     def write_bytes(
         self, actor: Actor, loc: Location, data: bytes, *, create_only: bool = False
@@ -489,3 +549,27 @@ def _rename_into_place(temp: Path, target: Path, create_only: bool) -> None:
     else:
         os.replace(temp, target)
     fsync_dir(target.parent)
+
+
+def _smaller(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _fast_place(source: Path, temp: Path, mode: str) -> bool:
+    """Rename or hard-link `source` to `temp` when the filesystem allows; else copy it.
+    Returns whether the bytes were not copied (their hash is then taken as given)."""
+    try:
+        if mode == "move":
+            os.rename(source, temp)
+            return True
+        if mode == "link":
+            os.link(source, temp)
+            return True
+    except OSError:
+        pass
+    shutil.copyfile(source, temp)
+    with open(temp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    if mode == "move":
+        os.unlink(source)
+    return False

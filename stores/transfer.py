@@ -186,7 +186,10 @@ def copy_file(
     """Copy one file (replacing the destination), hashing the bytes on the way."""
     src_store.check_read(actor, src)
     check_destination(dst_store, dst, is_dir=False)
-    with src_store.open_read(actor, src) as source, dst_store.open_writer(actor, dst) as writer:
+    with (
+        src_store.open_read(actor, src) as source,
+        dst_store.open_writer(actor, dst, apply_rules=False) as writer,
+    ):
         while chunk := source.read(COPY_CHUNK):
             writer.write(chunk)
         writer.commit()

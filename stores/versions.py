@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import model
@@ -62,7 +65,23 @@ def upload_filename(filename: str) -> str:
     return name
 
 
-def begin_upload(
+@dataclass(frozen=True)
+class VersionSlot:
+    """A reserved (created, empty) version folder and how to record a file placed in it."""
+
+    folder: str
+    version: int
+    filename: str
+    target: Location
+    record: Callable[[dict[str, Any]], None]
+
+    def release(self) -> None:
+        """Give the folder back when nothing came of the upload."""
+        with contextlib.suppress(OSError):
+            os.rmdir(self.folder)  # only if still empty
+
+
+def reserve_version(
     store: FileStore,
     actor: Actor,
     asset: Location,
@@ -71,17 +90,18 @@ def begin_upload(
     create: bool = False,
     update: bool = False,
     expected_size: int | None = None,
-    max_size: int | None = None,
-) -> VersionUpload:
-    """Reserve the next version folder of `asset` and open a writer for `filename` in it.
+) -> VersionSlot:
+    """Reserve the next version folder of `asset` for `filename`.
 
     A missing asset is made when `create`; an asset that already has a file needs
-    `update` (AlreadyExists otherwise, OVE's "Asset exists").
+    `update` (AlreadyExists otherwise, OVE's "Asset exists"). The store's name rules and a
+    declared size are judged first, so a refused upload makes nothing.
     """
     if asset.level != ASSET_LEVEL:
         raise Forbidden(f"{asset.url_path()} is not an asset.")
     name = upload_filename(filename)
     store.check_write(actor, asset)
+    store.rules.check_new_file(name, expected_size)
     created_now = False
     if not store.fs_path(asset).is_dir():
         if not create:
@@ -105,7 +125,6 @@ def begin_upload(
         while (asset_path / str(version)).exists():
             version += 1
         os.mkdir(asset_path / str(version))
-    folder = str(asset_path / str(version))
     kind = "Created" if created_now else "Updated"
 
     def record_version(data: dict[str, Any]) -> None:
@@ -122,19 +141,75 @@ def begin_upload(
         else:
             history.append(model.history_entry(kind, version))
 
+    return VersionSlot(
+        str(asset_path / str(version)),
+        version,
+        name,
+        asset.child(str(version)).child(name),
+        record_version,
+    )
+
+
+def begin_upload(
+    store: FileStore,
+    actor: Actor,
+    asset: Location,
+    filename: str,
+    *,
+    create: bool = False,
+    update: bool = False,
+    expected_size: int | None = None,
+    max_size: int | None = None,
+) -> VersionUpload:
+    """Reserve the next version folder of `asset` and open a writer for `filename` in it."""
+    slot = reserve_version(
+        store, actor, asset, filename, create=create, update=update, expected_size=expected_size
+    )
     try:
         writer = store.open_writer(
             actor,
-            asset.child(str(version)).child(name),
+            slot.target,
             expected_size=expected_size,
             max_size=max_size,
-            on_placed=record_version,
+            on_placed=slot.record,
         )
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)
+        slot.release()
         raise
-    return VersionUpload(writer, folder, version, name)
+    return VersionUpload(writer, slot.folder, slot.version, slot.filename)
+
+
+def place_version(
+    store: FileStore,
+    actor: Actor,
+    asset: Location,
+    filename: str,
+    source: Path,
+    *,
+    mode: str,
+    digest: str | None = None,
+    create: bool = False,
+    update: bool = False,
+) -> VersionSlot:
+    """A file that exists already (a finished resumable upload, content found by its hash)
+    becomes the asset's next version, exactly as an upload would."""
+    slot = reserve_version(
+        store,
+        actor,
+        asset,
+        filename,
+        create=create,
+        update=update,
+        expected_size=os.stat(source).st_size,
+    )
+    try:
+        store.place_existing(
+            actor, slot.target, source, mode=mode, digest=digest, on_placed=slot.record
+        )
+    except BaseException:
+        slot.release()
+        raise
+    return slot
 
 
 def _as_int(value: Any) -> int:

@@ -10,8 +10,10 @@ from pathlib import Path
 from .atomic import raise_if_no_space, temp_path_beside, unlink_quietly
 from .errors import BadContent, TooLarge
 from .hashing import new_hasher
+from .sniff import SNIFF_BYTES
 
 Committer = Callable[[Path, int, str], None]
+HeadCheck = Callable[[bytes], None]
 
 
 class FileWriter:
@@ -28,12 +30,15 @@ class FileWriter:
         *,
         expected_size: int | None = None,
         max_size: int | None = None,
+        head_check: HeadCheck | None = None,
     ) -> None:
         self.target = target
         self._commit_into_place = committer
         self.expected_size = expected_size
         self.max_size = max_size
         self.size = 0
+        self._head_check = head_check
+        self._head = b""
         self._hasher = new_hasher()
         self.temp_path = temp_path_beside(target)
         self._fd: int | None = None
@@ -54,6 +59,10 @@ class FileWriter:
                 f"The file is larger than this store's limit of {self.max_size} bytes.",
                 rule="max_file_size",
             )
+        if self._head_check is not None:
+            self._head += bytes(data[: SNIFF_BYTES - len(self._head)])
+            if len(self._head) >= SNIFF_BYTES:
+                self._judge_head()
         view = memoryview(data)
         try:
             while view:
@@ -67,6 +76,14 @@ class FileWriter:
         self.size += n
         return n
 
+    def _judge_head(self) -> None:
+        check, self._head_check = self._head_check, None
+        try:
+            check(self._head)
+        except BaseException:
+            self.abort()
+            raise
+
     @property
     def hexdigest(self) -> str:
         return self._hasher.hexdigest()
@@ -75,6 +92,8 @@ class FileWriter:
         """fsync, then let the store rename the file into place and record it."""
         if self._fd is None:
             raise ValueError("commit of a closed FileWriter")
+        if self._head_check is not None:
+            self._judge_head()  # a file shorter than the sniffed head
         if self.expected_size is not None and self.size != self.expected_size:
             self.abort()
             raise BadContent(

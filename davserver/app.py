@@ -18,7 +18,7 @@ import meta_api
 from index.service import SearchIndex
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import NOBODY, Registry
-from stores.tokens import TokenSigner, load_secret
+from stores.tokens import OneTimeTokens, SignedPayloads, TokenSigner, load_secret
 from stores.users import UserDirectory
 
 from .access_log import AccessLog
@@ -148,15 +148,22 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         }
     )
     workers = build_workers(settings, registry)
+    secret = load_secret(settings.state_dir / "token-secret")
+    spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
     api = meta_api.create_app(
         registry,
         users,
         token_signer(settings),
-        {"ASSETDAV_WORKERS": workers, "ASSETDAV_INDEX": search},
+        {
+            "ASSETDAV_WORKERS": workers,
+            "ASSETDAV_INDEX": search,
+            "ASSETDAV_PRESIGN": SignedPayloads(secret, "presigned-urls"),
+            "ASSETDAV_PRESIGN_SPENT": spent,
+        },
     )
     wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)))
     app = Application(wsgi, registry, users)
     search.start()
     workers.start()
-    app.closers += [props.close, locks.close, search.stop, workers.stop]
+    app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
     return app

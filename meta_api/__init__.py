@@ -13,7 +13,9 @@ from stores.users import UserDirectory
 from . import (
     routes_access,
     routes_assets,
+    routes_hashes,
     routes_objects,
+    routes_presigned,
     routes_projects,
     routes_scan,
     routes_search,
@@ -40,6 +42,8 @@ BLUEPRINTS = (
     routes_workers.blueprint,
     routes_search.blueprint,
     routes_scan.blueprint,
+    routes_hashes.blueprint,
+    routes_presigned.blueprint,
 )
 
 

@@ -19,7 +19,12 @@ from .spec import endpoint
 blueprint = Blueprint("auth", __name__)
 
 PUBLIC_ENDPOINTS = {("POST", "/api/auth"), ("GET", "/api/openapi.json")}
-PUBLIC_PREFIX = "/api/doc/"  # the API's own documentation pages
+PUBLIC_PREFIXES = (
+    ("GET", "/api/doc/"),  # the API's own documentation pages
+    ("PUT", "/api/uploads/presigned/"),  # presigned URLs carry their own authority
+    ("GET", "/api/downloads/presigned/"),
+    ("HEAD", "/api/downloads/presigned/"),
+)
 
 
 class Unauthorized(ApiError):
@@ -81,8 +86,9 @@ def resolve_actor() -> None:
     if not users().has_users():
         request.environ["assetdav.actor"] = ANONYMOUS
         return
-    if (request.method, request.path) in PUBLIC_ENDPOINTS or (
-        request.method == "GET" and request.path.startswith(PUBLIC_PREFIX)
+    if (request.method, request.path) in PUBLIC_ENDPOINTS or any(
+        request.method == method and request.path.startswith(prefix)
+        for method, prefix in PUBLIC_PREFIXES
     ):
         return
     token = _token()

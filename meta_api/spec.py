@@ -30,6 +30,42 @@ REASONS = {
 
 # Routes that take a raw body (documented by hand; spectree knows JSON bodies only).
 RAW_BODIES: dict[tuple[str, str], str] = {}
+# Routes that answer with raw bytes: spectree would read the whole answer to check it, so
+# they are not validated, only documented.
+BY_HAND: dict[str, dict[str, Any]] = {}
+
+
+def documented_by_hand(
+    path: str, method: str, tag: str, summary: str, answers: dict[str, str]
+) -> Callable[[Callable[..., Any]], Any]:
+    def remember(func: Callable[..., Any]) -> Callable[..., Any]:
+        params = [
+            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for part in path.split("/")
+            if part.startswith("{")
+        ]
+        BY_HAND.setdefault(path, {})[method] = {
+            "summary": summary,
+            "tags": [tag],
+            "parameters": params,
+            "security": [{}],
+            "responses": {
+                status: {
+                    "description": text,
+                    "content": {
+                        "application/octet-stream" if status == "200" else "application/json": {
+                            "schema": {"type": "string", "format": "binary"}
+                            if status == "200"
+                            else {"$ref": "#/components/schemas/ErrorByHand"}
+                        }
+                    },
+                }
+                for status, text in answers.items()
+            },
+        }
+        return func
+
+    return remember
 
 
 def _rewrite_validation_error(
@@ -117,6 +153,11 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                     "required": False,
                     "content": {media: {"schema": {"type": "string", "format": "binary"}}},
                 }
+    for path, operations in BY_HAND.items():
+        document.setdefault("paths", {}).setdefault(path, {}).update(copy.deepcopy(operations))
+    document.setdefault("components", {}).setdefault("schemas", {})["ErrorByHand"] = (
+        Error.model_json_schema()
+    )
     document.setdefault("components", {})["securitySchemes"] = {
         "basic": {"type": "http", "scheme": "basic"},
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import model
 from .access import Actor
-from .errors import AlreadyExists, AssetNotFound, Forbidden
+from .errors import AlreadyExists, AssetNotFound, Forbidden, StoreError
 from .layout import ASSET_LEVEL, Location
 from .names import SIDECAR_NAME, check_id, is_internal, normalize_name
 from .store import FileStore
@@ -24,11 +24,11 @@ class VersionUpload:
     """A streamed upload into a reserved version folder: `write()`, then `commit()`;
     an aborted upload leaves neither the file nor the empty version folder behind."""
 
-    def __init__(self, writer: FileWriter, folder: str, version: int, filename: str) -> None:
+    def __init__(self, writer: FileWriter, slot: VersionSlot) -> None:
         self._writer = writer
-        self._folder = folder
-        self.version = version
-        self.filename = filename
+        self._slot = slot
+        self.version = slot.version
+        self.filename = slot.filename
 
     def write(self, data: bytes) -> int:
         try:
@@ -46,8 +46,8 @@ class VersionUpload:
 
     def abort(self) -> None:
         self._writer.abort()
-        with contextlib.suppress(OSError):
-            os.rmdir(self._folder)  # only if still empty
+        if not self._writer.done:
+            self._slot.release()
 
     def __enter__(self) -> VersionUpload:
         return self
@@ -74,11 +74,15 @@ class VersionSlot:
     filename: str
     target: Location
     record: Callable[[dict[str, Any]], None]
+    made_asset: Callable[[], None] | None = None  # undoes an asset this upload created
 
     def release(self) -> None:
-        """Give the folder back when nothing came of the upload."""
+        """Give the folder back when nothing came of the upload (and the asset, when the
+        upload made it): a refused upload leaves nothing behind."""
         with contextlib.suppress(OSError):
             os.rmdir(self.folder)  # only if still empty
+        if self.made_asset is not None:
+            self.made_asset()
 
 
 def reserve_version(
@@ -141,12 +145,17 @@ def reserve_version(
         else:
             history.append(model.history_entry(kind, version))
 
+    def unmake_asset() -> None:
+        with contextlib.suppress(StoreError, OSError):
+            store.delete(actor, asset)
+
     return VersionSlot(
         str(asset_path / str(version)),
         version,
         name,
         asset.child(str(version)).child(name),
         record_version,
+        unmake_asset if created_now else None,
     )
 
 
@@ -176,7 +185,7 @@ def begin_upload(
     except BaseException:
         slot.release()
         raise
-    return VersionUpload(writer, slot.folder, slot.version, slot.filename)
+    return VersionUpload(writer, slot)
 
 
 def place_version(
@@ -210,6 +219,37 @@ def place_version(
         slot.release()
         raise
     return slot
+
+
+def check_upload(
+    store: FileStore,
+    actor: Actor,
+    asset: Location,
+    filename: str,
+    *,
+    create: bool = False,
+    update: bool = False,
+    expected_size: int | None = None,
+) -> str:
+    """Judge an upload whose bytes come later (a resumable upload, when it is created) as
+    `reserve_version` will when it lands, making nothing. Returns the file name to use."""
+    if asset.level != ASSET_LEVEL:
+        raise Forbidden(f"{asset.url_path()} is not an asset.")
+    name = upload_filename(filename)
+    store.check_write(actor, asset)
+    store.rules.check_new_file(name, expected_size)
+    if not store.fs_path(asset).is_dir():
+        if not create:
+            raise AssetNotFound(
+                f"The asset {asset.name!r} does not exist; create it first or pass create=true."
+            )
+        check_id(asset.name, "asset")
+    elif not update and (store.sidecar(asset).read() or {}).get("uploaded"):
+        raise AlreadyExists(
+            "Asset exists: this asset already has a file; pass update=true to upload "
+            "a new version."
+        )
+    return name
 
 
 def _as_int(value: Any) -> int:

@@ -1,0 +1,27 @@
+"""Models of the content-hash routes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class HashLocation(BaseModel):
+    store: str
+    project: str
+    asset: str | None
+    version: int | None
+    path: str
+    size: int
+    url: str
+
+
+class HashAnswer(BaseModel):
+    hash: str
+    locations: list[HashLocation]
+
+
+class FromHash(BaseModel):
+    hash: str = Field(description="xxh3:<32 hex digits> (the prefix may be left out)")
+    filename: str = Field(min_length=1)
+    create: bool = False
+    update: bool = False

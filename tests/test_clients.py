@@ -55,7 +55,11 @@ def test_cadaver_session(server):
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not installed")
 def test_rclone_round_trip_and_sidecars_record_every_file(server, store_root: Path):
     output, _passed, failed = run_tool(
-        "rclone_roundtrip.sh", server.store_url(), env={"RT_KEEP": "1"}, timeout=900
+        "rclone_roundtrip.sh",
+        server.store_url(),
+        # a 20 MiB file and 250 small ones keep the suite short; every step still runs
+        env={"RT_KEEP": "1", "RT_BIG_MIB": "20", "RT_SMALL_COUNT": "250"},
+        timeout=900,
     )
     local = re.search(r"kept: local (\S+), remote DAVRT:(\S+)", output)
     assert local, output
@@ -64,7 +68,7 @@ def test_rclone_round_trip_and_sidecars_record_every_file(server, store_root: Pa
         source = Path(local.group(1)) / "src"
         project = store_root / local.group(2)
         checked = assert_sidecars_match(source, project)
-        assert checked > 400
+        assert checked > 200
     finally:
         shutil.rmtree(local.group(1), ignore_errors=True)
 

@@ -95,11 +95,19 @@ def query(server, route: str, **params) -> requests.Response:
     return requests.get(server.url + "api/" + route, params=params, timeout=30)
 
 
-@pytest.fixture
-def tree_server(make_server, tmp_path):
-    root = tmp_path / "trees" / "demo"
-    root.mkdir(parents=True)
+@pytest.fixture(scope="module")
+def template_tree(tmp_path_factory) -> Path:
+    """The tree is built once (through `stores`) and copied for each test."""
+    root = tmp_path_factory.mktemp("template") / "demo"
+    root.mkdir()
     build_tree(root)
+    return root
+
+
+@pytest.fixture
+def tree_server(make_server, tmp_path, template_tree):
+    root = tmp_path / "trees" / "demo"
+    shutil.copytree(template_tree, root)
     server = make_server(stores={"demo": root})
     total = len(sidecars(root))
     assert eventually(
@@ -322,7 +330,7 @@ def test_sigkill_during_a_burst_of_writes_then_restart_agrees(tree_server):
 
 def test_scan_adopts_folders_without_sidecars(make_server, tmp_path):
     root = tmp_path / "trees" / "demo"
-    for n in range(1500):
+    for n in range(800):
         (root / "copied" / f"folder{n:04d}").mkdir(parents=True)
     (root / "copied" / "folder0000" / "a.txt").write_text("a")
     server = make_server(stores={"demo": root})
@@ -336,10 +344,10 @@ def test_scan_adopts_folders_without_sidecars(make_server, tmp_path):
     )
     assert done
     state = requests.get(api + "demo/scan", timeout=5).json()
-    assert state["adopted"] == 1501  # the project and its folders
+    assert state["adopted"] == 801  # the project and its folders
     meta = yaml.safe_load((root / "copied" / "folder0000" / ".ovemeta").read_text())
     assert meta["history"][0]["Type"] == "Created" and "a.txt" in meta["files"]
-    assert eventually(lambda: query(server, "assets", limit=1).json()["total"] == 1500, timeout=30)
+    assert eventually(lambda: query(server, "assets", limit=1).json()["total"] == 800, timeout=30)
     assert requests.post(api + "nope/scan", timeout=5).status_code == 400
 
 

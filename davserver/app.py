@@ -16,6 +16,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 import meta_api
 from index.service import SearchIndex
+from meta_api.tus import ResumableUploads
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import NOBODY, Registry
 from stores.tokens import OneTimeTokens, SignedPayloads, TokenSigner, load_secret
@@ -100,6 +101,15 @@ def build_workers(settings: Settings, registry: Registry) -> WorkerPool:
     return build_pool(settings.state_dir, registry, workers, limits.threads)
 
 
+def build_uploads(settings: Settings) -> ResumableUploads:
+    """Resumable uploads kept in the state dir (started by the caller)."""
+    return ResumableUploads(
+        settings.state_dir / "uploads",
+        expire_after=settings.uploads.expire_after,
+        max_size=settings.uploads.max_size,
+    )
+
+
 def build_application(settings: Settings, registry: Registry | None = None) -> Application:
     registry = registry or build_registry(settings)
     users = build_users(settings)
@@ -150,6 +160,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     workers = build_workers(settings, registry)
     secret = load_secret(settings.state_dir / "token-secret")
     spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
+    uploads = build_uploads(settings)
     api = meta_api.create_app(
         registry,
         users,
@@ -159,11 +170,14 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_INDEX": search,
             "ASSETDAV_PRESIGN": SignedPayloads(secret, "presigned-urls"),
             "ASSETDAV_PRESIGN_SPENT": spent,
+            "ASSETDAV_UPLOADS": uploads,
         },
     )
     wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)))
     app = Application(wsgi, registry, users)
     search.start()
     workers.start()
+    uploads.start()
     app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
+    app.closers.append(uploads.stop)
     return app

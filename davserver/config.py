@@ -49,6 +49,14 @@ class IndexSettings:
 
 
 @dataclass
+class UploadSettings:
+    """Resumable (tus) uploads: how long an unfinished one is kept, and the largest one."""
+
+    expire_after: int = 86400  # seconds after its last write
+    max_size: int = 1 << 40  # bytes, for stores without a max_file_size rule
+
+
+@dataclass
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -63,6 +71,7 @@ class Settings:
     failed_login_delay_max: float = 5.0
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
     config_file: Path | None = None
 
     @property
@@ -85,6 +94,7 @@ ENV_VARS = {
     "ASSETDAV_WORKER_THREADS": "worker_threads",
     "ASSETDAV_INDEX_WATCH": "index_watch",
     "ASSETDAV_RECONCILE_INTERVAL": "reconcile_interval",
+    "ASSETDAV_UPLOAD_EXPIRE": "upload_expire",
 }
 
 
@@ -250,6 +260,25 @@ def _index_from_yaml(raw: Any, index: IndexSettings, source: str) -> None:
         )
 
 
+MAX_UPLOAD_EXPIRE = 366 * 86400  # seconds
+
+
+def _uploads_from_yaml(raw: Any, uploads: UploadSettings, source: str) -> None:
+    if raw is None:
+        return
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}uploads must be a mapping of upload options.")
+    unknown = set(raw) - {"expire_after", "max_size"}
+    if unknown:
+        raise ConfigError(f"{source}uploads has unknown options {sorted(unknown)}.")
+    if "expire_after" in raw:
+        uploads.expire_after = _as_int(
+            raw["expire_after"], f"{source}uploads.expire_after", 1, MAX_UPLOAD_EXPIRE
+        )
+    if "max_size" in raw:
+        uploads.max_size = parse_size(raw["max_size"], f"{source}uploads.max_size")
+
+
 def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) -> None:
     if key == "host":
         settings.host = str(value)
@@ -288,6 +317,12 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
     elif key == "reconcile_interval":
         settings.index.reconcile_interval = _as_int(
             value, f"{source}index.reconcile_interval", 1, 86400
+        )
+    elif key == "uploads":
+        _uploads_from_yaml(value, settings.uploads, source)
+    elif key == "upload_expire":
+        settings.uploads.expire_after = _as_int(
+            value, f"{source}uploads.expire_after", 1, MAX_UPLOAD_EXPIRE
         )
     else:
         raise ConfigError(f"Unknown setting {source}{key!r}.")

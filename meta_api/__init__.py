@@ -23,6 +23,7 @@ from . import (
     routes_tags,
     routes_users,
     routes_workers,
+    tus,
 )
 from .auth import blueprint as auth_blueprint
 from .auth import resolve_actor
@@ -44,6 +45,7 @@ BLUEPRINTS = (
     routes_scan.blueprint,
     routes_hashes.blueprint,
     routes_presigned.blueprint,
+    tus.blueprint,
 )
 
 

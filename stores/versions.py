@@ -246,8 +246,7 @@ def check_upload(
         check_id(asset.name, "asset")
     elif not update and (store.sidecar(asset).read() or {}).get("uploaded"):
         raise AlreadyExists(
-            "Asset exists: this asset already has a file; pass update=true to upload "
-            "a new version."
+            "Asset exists: this asset already has a file; pass update=true to upload a new version."
         )
     return name
 

@@ -10,6 +10,7 @@ from cheroot import wsgi
 
 from .app import build_application, build_registry, build_users
 from .config import Settings
+from .connections import BoundedDrainConnection
 from .demo import seed_demo_store
 
 log = logging.getLogger("assetdav")
@@ -58,6 +59,7 @@ def serve(settings: Settings) -> int:
         timeout=60,
         shutdown_timeout=5,
     )
+    server.ConnectionClass = BoundedDrainConnection
     stopping = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

@@ -14,6 +14,7 @@ from whoosh import index as whoosh_index
 
 from stores import ASSET_LEVEL, PROJECT_LEVEL, Location, Registry
 from stores.events import MOVED, Change
+from stores.sweep import sweep_stale_temporaries
 
 from .queries import IndexReader
 from .reconcile import reconcile
@@ -103,6 +104,8 @@ class SearchIndex:
 
     def _reconcile_loop(self) -> None:
         first = True
+        for store in self.registry:
+            sweep_stale_temporaries(store)
         while not self._stop.is_set():
             try:
                 queued = reconcile(self.registry, self.reader, self.writer)

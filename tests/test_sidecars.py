@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import requests
 import yaml
 
-from dav import NS, mkcol, parse_multistatus, propfind, props_of, tags_of
+from dav import NS, eventually, mkcol, parse_multistatus, propfind, props_of, tags_of
 
 
 def sidecar(path: Path) -> dict:
@@ -223,3 +224,21 @@ def test_mkcol_makes_projects_and_assets_with_history(server, store_root):
     assert mkcol(base + "list/").status_code == 403
     assert mkcol(base + "proj/validate/").status_code == 403
     assert mkcol(base + "proj/img1/list/").status_code == 201  # reserved only for ids
+
+
+def test_stale_temporaries_are_swept_at_start(make_server, tmp_path):
+    root = tmp_path / "trees" / "demo"
+    (root / "proj" / "img1" / "1").mkdir(parents=True)
+    old_file = root / "proj" / "img1" / "1" / ".~assetdav-dead.part"
+    old_stage = root / "proj" / "img1" / "1" / ".~assetdav-stage-dead"
+    fresh_file = root / "proj" / "img1" / ".~assetdav-busy.part"
+    for path in (old_file, fresh_file):
+        path.write_bytes(b"partial")
+    old_stage.mkdir()
+    (old_stage / "tile.jpg").write_bytes(b"t")
+    long_ago = 1_000_000_000
+    for path in (old_file, old_stage):
+        os.utime(path, (long_ago, long_ago))
+    make_server(stores={"demo": root})
+    assert eventually(lambda: not old_file.exists() and not old_stage.exists())
+    assert fresh_file.exists()  # a write may still be using it

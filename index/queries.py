@@ -1,4 +1,8 @@
-"""Reading the index: the filtered set of assets, a page of it, and tag counts over it."""
+"""Reading the index: the filtered set of assets, a page of it, and tag counts over it.
+
+Filters are evaluated per segment on cached document sets (index/bitsets.py); Whoosh
+itself answers free text and short name substrings, and keeps the columns used to sort.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,16 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 from whoosh.index import Index
 from whoosh.qparser import AndGroup, MultifieldParser
-from whoosh.query import And, NullQuery, Or, Query, Term, Wildcard
+from whoosh.query import And, Term, Wildcard
 from whoosh.searching import Searcher
 
-from .documents import flatten, project_key, scalar_text
-from .schema import ASSET, PROJECT, SCHEMA, SEP
+from .bitsets import SegmentSets, members, to_bits
+from .documents import flatten, project_key
+from .schema import ASSET, PROJECT, SCHEMA
 
 SORT_FIELDS = {"name": "name_sort", "created": "created", "updated": "updated", "size": "size"}
 TEXT_FIELDS = ["name", "description", "tags_text", "file_names"]
@@ -45,122 +49,85 @@ def trigrams(text: str) -> set[str]:
     return {text[i : i + 3] for i in range(len(text) - 2)}
 
 
-def build_query(flt: AssetFilter, readable: Iterable[tuple[str, str]] | None) -> Query:
-    """The Whoosh query for a filter, limited to the (store, project) pairs the caller may
-    read (`readable` None: no limit). Excluded tags are applied to its matches with the tag
-    columns (whoosh-reloaded's AndNot lets documents through that it should exclude)."""
-    clauses: list[Query] = [Term("kind", ASSET)]
-    if flt.store:
-        clauses.append(Term("store", flt.store))
-    if flt.project:
-        clauses.append(Term("project", flt.project))
-    clauses += [Term("tags", tag) for tag in flt.include_tags]
-    if flt.name_contains:
-        needle = flt.name_contains.lower()
-        if len(needle) >= 3:
-            clauses += [Term("name_grams", gram) for gram in sorted(trigrams(needle))]
-        else:
-            clauses.append(Wildcard("name_sort", f"*{needle}*"))
-    for path, text in flatten(flt.metadata):
-        clauses.append(Term(f"meta_{path}", text))
-    if flt.q and flt.q.strip():
-        parser = MultifieldParser(TEXT_FIELDS, SCHEMA, group=AndGroup)
-        clauses.append(parser.parse(flt.q))
-    if readable is not None:
-        allowed = [Term("project_key", project_key(s, p)) for s, p in readable]
-        clauses.append(Or(allowed) if allowed else NullQuery)
-    return And(clauses)
-
-
-class _TagColumns:
-    """For each segment (immutable once written), its documents' tags as small tuples of
-    ids: counting tags over any set of documents is then one pass in C."""
-
-    def __init__(self) -> None:
-        self._by_segment: dict[str, list[tuple[int, ...]]] = {}
-        self._names: list[str] = []
-        self._ids: dict[str, int] = {}
-        self._guard = threading.Lock()
-
-    def for_leaf(self, reader: Any) -> list[tuple[int, ...]]:
-        key = reader.segment().segment_id()
-        found = self._by_segment.get(key)
-        if found is not None:
-            return found
-        lists: list[list[int]] = [[] for _ in range(reader.doc_count_all())]
-        with self._guard:
-            for term in reader.lexicon("tags"):
-                name = term.decode("utf-8")
-                tag_id = self._ids.get(name)
-                if tag_id is None:
-                    tag_id = self._ids[name] = len(self._names)
-                    self._names.append(name)
-                for docnum in reader.postings("tags", term).all_ids():
-                    lists[docnum].append(tag_id)
-        columns = [tuple(ids) for ids in lists]
-        self._by_segment[key] = columns
-        return columns
-
-    def name(self, tag_id: int) -> str:
-        return self._names[tag_id]
-
-    def ids(self, names: Iterable[str]) -> frozenset[int]:
-        """The ids of known tags among `names` (a tag never indexed matches nothing)."""
-        return frozenset(self._ids[n] for n in names if n in self._ids)
-
-    def forget_except(self, live: set[str]) -> None:
-        for key in [k for k in self._by_segment if k not in live]:
-            del self._by_segment[key]
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value or "")
 
 
 class IndexReader:
-    """Queries against the current state of the index (searchers are per thread and
-    refreshed on each call, which is cheap when nothing changed)."""
+    """Queries against the current state of the index.
+
+    One searcher serves every thread (under a lock: its files are read with seek, and a
+    searcher of 100,000 assets costs memory), reopened when the index changed. Per-segment
+    sets are cached by segment and live-document count, so deletions are never missed.
+    """
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self._local = threading.local()
-        self._tags = _TagColumns()
+        self._lock = threading.RLock()
+        self._searcher: Searcher | None = None
+        self._sets: dict[tuple[str, int], SegmentSets] = {}
 
     def searcher(self) -> Searcher:
-        """This thread's searcher, reopened when the index changed. (Whoosh's `refresh()`
-        reuses segment readers and so misses deletions in unchanged segments.)"""
-        current = getattr(self._local, "searcher", None)
-        if current is None or not current.up_to_date():
-            if current is not None:
-                current.close()
-            current = self.index.searcher()
-            self._local.searcher = current
-        return current
+        """The current searcher; call with the lock held."""
+        if self._searcher is None or not self._searcher.up_to_date():
+            if self._searcher is not None:
+                self._searcher.close()
+            self._searcher = self.index.searcher()
+        return self._searcher
 
-    def _leaf_docs(
-        self, searcher: Searcher, flt: AssetFilter, readable: Iterable[tuple[str, str]] | None
-    ) -> Iterator[tuple[Any, int, Iterable[int]]]:
-        """(leaf reader, base, local document numbers) of the matching documents. A name
-        substring is verified here (trigrams only narrow it down), and excluded tags are
-        dropped with the segment's tag column."""
-        query = build_query(flt, readable)
-        needle = flt.name_contains.lower() if flt.name_contains else None
+    def _segments(self, searcher: Searcher) -> Iterator[tuple[Any, int, SegmentSets]]:
+        live = set()
         for leaf, base in searcher.leaf_searchers():
             reader = leaf.reader()
             if reader.segment() is None:  # an empty index has no segment at all
                 continue
-            docs: Iterable[int] = query.docs(leaf)
-            if needle and len(needle) >= 3:
-                names = reader.column_reader("name_sort", translate=False)
-                docs = [d for d in docs if needle in _text(names[d])]
-            if flt.exclude_tags:
-                columns = self._tags.for_leaf(reader)
-                excluded = self._tags.ids(flt.exclude_tags)
-                docs = [d for d in docs if excluded.isdisjoint(columns[d])]
-            yield reader, base, docs
+            key = (reader.segment().segment_id(), reader.doc_count())
+            live.add(key)
+            sets = self._sets.get(key)
+            if sets is None:
+                sets = self._sets[key] = SegmentSets(reader)
+            sets.reader = reader  # same segment, same deletions: the cached sets still hold
+            yield leaf, base, sets
+        for key in [k for k in self._sets if k not in live]:
+            del self._sets[key]
 
-    def matching(
-        self, flt: AssetFilter, readable: Iterable[tuple[str, str]] | None
-    ) -> tuple[Searcher, list[int]]:
-        searcher = self.searcher()
-        leaves = self._leaf_docs(searcher, flt, readable)
-        return searcher, [base + d for _reader, base, local in leaves for d in local]
+    def _filtered(
+        self,
+        leaf: Searcher,
+        sets: SegmentSets,
+        flt: AssetFilter,
+        readable: list[tuple[str, str]] | None,
+    ) -> int:
+        """The set of this segment's assets that pass the filter."""
+        found = sets.term("kind", ASSET)
+        if flt.store:
+            found &= sets.term("store", flt.store)
+        if flt.project:
+            found &= sets.term("project", flt.project)
+        for tag in flt.include_tags:
+            found &= sets.term("tags", tag)
+        for path, text in flatten(flt.metadata):
+            found &= sets.term(f"meta_{path}", text)
+        if readable is not None:
+            found &= sets.any_of("project_key", (project_key(s, p) for s, p in readable))
+        if flt.exclude_tags:
+            found &= ~sets.any_of("tags", flt.exclude_tags)
+        if found and flt.name_contains:
+            found = self._name_contains(leaf, sets, found, flt.name_contains.lower())
+        if found and flt.q and flt.q.strip():
+            parser = MultifieldParser(TEXT_FIELDS, SCHEMA, group=AndGroup)
+            found &= to_bits(parser.parse(flt.q).docs(leaf), sets.size)
+        return found
+
+    @staticmethod
+    def _name_contains(leaf: Searcher, sets: SegmentSets, found: int, needle: str) -> int:
+        """Trigrams narrow the names down; each candidate is then checked for real."""
+        if len(needle) < 3:
+            return found & to_bits(Wildcard("name_sort", f"*{needle}*").docs(leaf), sets.size)
+        for gram in trigrams(needle):
+            found &= sets.term("name_grams", gram)
+        names = sets.reader.column_reader("name_sort", translate=False)
+        return to_bits((d for d in members(found) if needle in _text(names[d])), sets.size)
 
     def search(
         self,
@@ -173,31 +140,37 @@ class IndexReader:
         offset: int = 0,
     ) -> tuple[list[Hit], int]:
         """A page of matching assets in the given order, and how many match in all."""
-        searcher, docs = self.matching(flt, readable)
-        if not docs:
-            return [], 0
-        column = searcher.reader().column_reader(SORT_FIELDS[sort], translate=True)
-        docs.sort(key=lambda d: (column[d], d), reverse=descending)
-        page = docs[offset : offset + limit]
-        hits = []
-        for docnum in page:
-            stored = searcher.stored_fields(docnum)
-            hits.append(Hit(stored["store"], stored["project"], stored["asset"]))
+        allowed = None if readable is None else list(readable)
+        with self._lock:
+            searcher = self.searcher()
+            docs = [
+                base + d
+                for leaf, base, sets in self._segments(searcher)
+                for d in members(self._filtered(leaf, sets, flt, allowed))
+            ]
+            if not docs:
+                return [], 0
+            column = searcher.reader().column_reader(SORT_FIELDS[sort], translate=True)
+            docs.sort(key=lambda d: (column[d], d), reverse=descending)
+            hits = []
+            for docnum in docs[offset : offset + limit]:
+                stored = searcher.stored_fields(docnum)
+                hits.append(Hit(stored["store"], stored["project"], stored["asset"]))
         return hits, len(docs)
 
     def tag_counts(
         self, flt: AssetFilter, readable: Iterable[tuple[str, str]] | None
     ) -> Counter[str]:
         """How many matching assets carry each tag (tag refine)."""
-        searcher = self.searcher()
-        counts: Counter[int] = Counter()
-        live = set()
-        for reader, _base, docs in self._leaf_docs(searcher, flt, readable):
-            columns = self._tags.for_leaf(reader)
-            live.add(reader.segment().segment_id())
-            counts.update(chain.from_iterable(map(columns.__getitem__, docs)))
-        self._tags.forget_except(live)
-        return Counter({self._tags.name(tag_id): n for tag_id, n in counts.items()})
+        allowed = None if readable is None else list(readable)
+        counts: Counter[str] = Counter()
+        with self._lock:
+            searcher = self.searcher()
+            for leaf, _base, sets in self._segments(searcher):
+                within = self._filtered(leaf, sets, flt, allowed)
+                if within:
+                    counts.update(sets.tag_counts(within))
+        return counts
 
     def names_with_tag(
         self, kind: str, tag: str, store: str, project: str | None = None
@@ -206,34 +179,35 @@ class IndexReader:
         clauses = [Term("kind", kind), Term("store", store), Term("tags", tag)]
         if project is not None:
             clauses.append(Term("project", project))
-        searcher = self.searcher()
         field_ = "project" if kind == PROJECT else "asset"
-        return {searcher.stored_fields(d)[field_] for d in searcher.docs_for_query(And(clauses))}
+        with self._lock:
+            searcher = self.searcher()
+            return {
+                searcher.stored_fields(d)[field_] for d in searcher.docs_for_query(And(clauses))
+            }
 
     def files_with_hash(self, digest: str) -> list[dict[str, Any]]:
-        searcher = self.searcher()
-        return [dict(hit) for hit in searcher.search(Term("hash", digest), limit=None)]
+        with self._lock:
+            searcher = self.searcher()
+            return [dict(hit) for hit in searcher.search(Term("hash", digest), limit=None)]
 
     def indexed_owners(self) -> dict[str, str]:
         """owner key -> the sidecar signature its documents were built from (reconcile)."""
-        searcher = self.searcher()
         owners: dict[str, str] = {}
-        for leaf, _base in searcher.leaf_searchers():
-            reader = leaf.reader()
-            if not reader.has_column("owner"):
-                continue
-            owner_col = reader.column_reader("owner", translate=True)
-            signature_col = reader.column_reader("signature", translate=True)
-            for docnum in reader.all_doc_ids():
-                key = owner_col[docnum]
-                signature = signature_col[docnum]
-                if signature or key not in owners:
-                    owners[key] = signature or ""
+        with self._lock:
+            searcher = self.searcher()
+            for leaf, _base in searcher.leaf_searchers():
+                reader = leaf.reader()
+                if not reader.has_column("owner"):
+                    continue
+                owner_col = reader.column_reader("owner", translate=True)
+                signature_col = reader.column_reader("signature", translate=True)
+                for docnum in reader.all_doc_ids():
+                    key = owner_col[docnum]
+                    signature = signature_col[docnum]
+                    if signature or key not in owners:
+                        owners[key] = signature or ""
         return owners
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value or "")
-
-
-__all__ = ["SEP", "AssetFilter", "Hit", "IndexReader", "build_query", "scalar_text"]
+__all__ = ["AssetFilter", "Hit", "IndexReader"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
 
 from stores import ASSET_LEVEL, PROJECT_LEVEL, Location, Registry
 from stores.events import MOVED, Change
@@ -31,7 +32,7 @@ def open_or_create(path: Path) -> tuple[whoosh_index.Index, bool]:
     path.mkdir(parents=True, exist_ok=True)
     try:
         if whoosh_index.exists_in(str(path)):
-            index = whoosh_index.open_dir(str(path))
+            index = storage(path).open_index()
             if index.schema.names() == SCHEMA.names():
                 with index.searcher() as searcher:
                     searcher.doc_count()
@@ -41,7 +42,13 @@ def open_or_create(path: Path) -> tuple[whoosh_index.Index, bool]:
         log.warning("the index at %s cannot be read (%s); rebuilding it", path, exc)
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
-    return whoosh_index.create_in(str(path), SCHEMA), True
+    return storage(path).create_index(SCHEMA), True
+
+
+def storage(path: Path) -> FileStorage:
+    """Files read with plain reads, not mmap: Whoosh copies every mmapped compound segment
+    into memory for each searcher (hundreds of MB at 100,000 assets)."""
+    return FileStorage(str(path), supports_mmap=False)
 
 
 def jobs_for(change: Change) -> list[Job]:
@@ -157,7 +164,7 @@ def rebuild(path: Path, registry: Registry, progress: Callable[[int, int, str], 
     fresh = path.with_name(path.name + ".new")
     shutil.rmtree(fresh, ignore_errors=True)
     fresh.mkdir(parents=True)
-    index = whoosh_index.create_in(str(fresh), SCHEMA)
+    index = storage(fresh).create_index(SCHEMA)
     writer = index.writer(limitmb=256, procs=1)
     projects = [
         (store, Location(store.name, ()).child(name))

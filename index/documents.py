@@ -9,7 +9,7 @@ from typing import Any
 
 from stores import ASSET_LEVEL, Location, model
 
-from .schema import ASSET, FILE, PROJECT, SEP
+from .schema import ASSET, PROJECT, SEP
 
 
 def owner_key(loc: Location) -> str:
@@ -76,89 +76,58 @@ def _mime(name: str) -> str:
 def owner_documents(
     loc: Location, meta: dict[str, Any], signature: str, folder_mtime: float
 ) -> list[dict[str, Any]]:
-    """The documents of one owner: its files, and for an asset the asset itself."""
+    """The document of one owner (an asset or a project). Its files are folded in: names
+    for free text, types, total size, and content hashes for lookups by hash."""
     key = owner_key(loc)
-    pkey = project_key(loc.store, loc.parts[0])
-    asset = loc.parts[1] if loc.level == ASSET_LEVEL else ""
     files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
-    docs: list[dict[str, Any]] = []
-    total = 0
-    names: list[str] = []
-    mimes: set[str] = set()
-    for path, record in files.items():
-        if not isinstance(record, dict):
-            continue
-        size = record.get("size") if isinstance(record.get("size"), int) else 0
-        total += size
-        file_name = path.rsplit("/", 1)[-1]
-        names.append(file_name)
-        mimes.add(_mime(file_name))
-        docs.append(
-            {
-                "doc_id": f"{FILE}{SEP}{key}{SEP}{path}",
-                "kind": FILE,
-                "owner": key,
-                "project_key": pkey,
-                "store": loc.store,
-                "project": loc.parts[0],
-                "asset": asset,
-                "path": path,
-                "name": file_name,
-                "name_sort": file_name.lower(),
-                "hash": str(record.get("xxh3_128") or ""),
-                "size": size,
-                "mime_types": _mime(file_name),
-            }
-        )
+    records = [(path, r) for path, r in files.items() if isinstance(r, dict)]
+    doc: dict[str, Any] = {
+        "owner": key,
+        "project_key": project_key(loc.store, loc.parts[0]),
+        "store": loc.store,
+        "project": loc.parts[0],
+        "hashes": SEP.join(sorted({str(r.get("xxh3_128") or "") for _p, r in records} - {""})),
+        "signature": signature.encode(),
+    }
     if loc.level == ASSET_LEVEL:
         public = model.public_asset(meta)
         created, updated = _history_times(meta)
         name = public["name"] or loc.name
-        doc: dict[str, Any] = {
-            "doc_id": f"{ASSET}{SEP}{key}",
-            "kind": ASSET,
-            "owner": key,
-            "project_key": pkey,
-            "store": loc.store,
-            "project": loc.parts[0],
-            "asset": loc.name,
-            "name": name,
-            "name_sort": name.lower(),
-            "name_grams": name.lower(),
-            "description": public["description"],
-            "tags": SEP.join(public["tags"]),
-            "tags_text": " ".join(public["tags"]),
-            "file_names": " ".join(names),
-            "mime_types": SEP.join(sorted(mimes)),
-            "size": total,
-            "created": created or folder_mtime,
-            "updated": max(updated, folder_mtime),
-            "version": public["version"],
-            "signature": signature,
-        }
+        names = [path.rsplit("/", 1)[-1] for path, _r in records]
+        doc.update(
+            {
+                "kind": ASSET,
+                "asset": loc.name,
+                "name": name,
+                "name_sort": name.lower().encode(),
+                "name_grams": name.lower(),
+                "description": public["description"],
+                "tags": SEP.join(public["tags"]),
+                "tags_text": " ".join(public["tags"]),
+                "file_names": " ".join(names),
+                "mime_types": SEP.join(sorted({_mime(n) for n in names})),
+                "size": sum(r["size"] for _p, r in records if isinstance(r.get("size"), int)),
+                "created": int((created or folder_mtime) * 1000),
+                "updated": int(max(updated, folder_mtime) * 1000),
+                "version": public["version"],
+            }
+        )
         values: dict[str, list[str]] = {}
         for path, text in flatten(meta.get("metadata") or {}):
             values.setdefault(f"meta_{path}", []).append(text)
         doc.update({field: SEP.join(texts) for field, texts in values.items()})
-        docs.append(doc)
     else:
         tags = [str(t) for t in meta.get("tags") or [] if isinstance(t, str | int | float)]
         name = str(meta.get("name") or loc.name)
-        docs.append(
+        doc.update(
             {
-                "doc_id": f"{PROJECT}{SEP}{key}",
                 "kind": PROJECT,
-                "owner": key,
-                "project_key": pkey,
-                "store": loc.store,
-                "project": loc.name,
                 "asset": "",
                 "name": name,
-                "name_sort": name.lower(),
+                "name_sort": name.lower().encode(),
                 "description": str(meta.get("description") or ""),
                 "tags": SEP.join(tags),
                 "tags_text": " ".join(tags),
-                "signature": signature,
             }
         )
-    return docs
+    return [doc]

@@ -14,7 +14,7 @@ from typing import Any
 
 from whoosh.index import Index
 from whoosh.qparser import AndGroup, MultifieldParser
-from whoosh.query import And, Term, Wildcard
+from whoosh.query import And, Term
 from whoosh.searching import Searcher
 
 from .bitsets import SegmentSets, members, to_bits
@@ -122,9 +122,7 @@ class IndexReader:
     @staticmethod
     def _name_contains(leaf: Searcher, sets: SegmentSets, found: int, needle: str) -> int:
         """Trigrams narrow the names down; each candidate is then checked for real."""
-        if len(needle) < 3:
-            return found & to_bits(Wildcard("name_sort", f"*{needle}*").docs(leaf), sets.size)
-        for gram in trigrams(needle):
+        for gram in trigrams(needle):  # none for one or two letters: every name is checked
             found &= sets.term("name_grams", gram)
         names = sets.reader.column_reader("name_sort", translate=False)
         return to_bits((d for d in members(found) if needle in _text(names[d])), sets.size)
@@ -150,7 +148,7 @@ class IndexReader:
             ]
             if not docs:
                 return [], 0
-            column = searcher.reader().column_reader(SORT_FIELDS[sort], translate=True)
+            column = searcher.reader().column_reader(SORT_FIELDS[sort], translate=False)
             docs.sort(key=lambda d: (column[d], d), reverse=descending)
             hits = []
             for docnum in docs[offset : offset + limit]:
@@ -186,10 +184,15 @@ class IndexReader:
                 searcher.stored_fields(d)[field_] for d in searcher.docs_for_query(And(clauses))
             }
 
-    def files_with_hash(self, digest: str) -> list[dict[str, Any]]:
+    def owners_with_hash(self, digest: str) -> list[tuple[str, str, str | None]]:
+        """(store, project, asset or None) of every project or asset holding these bytes."""
         with self._lock:
             searcher = self.searcher()
-            return [dict(hit) for hit in searcher.search(Term("hash", digest), limit=None)]
+            found = []
+            for docnum in searcher.docs_for_query(Term("hashes", digest)):
+                stored = searcher.stored_fields(docnum)
+                found.append((stored["store"], stored["project"], stored.get("asset") or None))
+            return found
 
     def indexed_owners(self) -> dict[str, str]:
         """owner key -> the sidecar signature its documents were built from (reconcile)."""
@@ -201,10 +204,10 @@ class IndexReader:
                 if not reader.has_column("owner"):
                     continue
                 owner_col = reader.column_reader("owner", translate=True)
-                signature_col = reader.column_reader("signature", translate=True)
+                signature_col = reader.column_reader("signature", translate=False)
                 for docnum in reader.all_doc_ids():
                     key = owner_col[docnum]
-                    signature = signature_col[docnum]
+                    signature = _text(signature_col[docnum])
                     if signature or key not in owners:
                         owners[key] = signature or ""
         return owners

@@ -1,15 +1,14 @@
-"""The Whoosh schema: one document per asset (search and tag refine), per project (OVE's
-project tag filter) and per file (file names and content hashes)."""
+"""The Whoosh schema: one document per asset (search and tag refine) and per project (OVE's
+project tag filter), each carrying its files' names and content hashes."""
 
 from __future__ import annotations
 
-from whoosh import fields
+from whoosh import columns, fields
 from whoosh.analysis import LowercaseFilter, RegexTokenizer, StandardAnalyzer
 
 SEP = "\x1f"  # joins the values of a multi-valued exact field
 ASSET = "asset"
 PROJECT = "project"
-FILE = "file"
 
 
 def _exact_values() -> fields.TEXT:
@@ -18,30 +17,35 @@ def _exact_values() -> fields.TEXT:
     return fields.TEXT(analyzer=RegexTokenizer(rf"[^{SEP}]+"), phrase=False, stored=False)
 
 
+def _column(column: columns.Column) -> fields.COLUMN:
+    """A value kept only as a column: read per document, sorted on, never searched."""
+    return fields.COLUMN(column)
+
+
 def build_schema() -> fields.Schema:
+    """Only what is searched is indexed; what is only sorted on or compared is a column
+    (an indexed number would add a dozen terms per value to every document)."""
     schema = fields.Schema(
-        doc_id=fields.ID(unique=True, stored=True),
         kind=fields.ID(stored=True),
         owner=fields.ID(stored=True, sortable=True),  # the project or asset it came from
-        project_key=fields.ID(stored=True),  # store + SEP + project
+        project_key=fields.ID(),  # store + SEP + project
         store=fields.ID(stored=True),
         project=fields.ID(stored=True),
         asset=fields.ID(stored=True),
-        path=fields.ID(stored=True),  # file documents: the path inside their owner
         name=fields.TEXT(analyzer=StandardAnalyzer(minsize=1), stored=True),
-        name_sort=fields.ID(sortable=True),  # lowercase name, for sorting and substrings
+        name_sort=_column(columns.VarBytesColumn()),  # lowercase UTF-8 name
         name_grams=fields.NGRAM(minsize=3, maxsize=3),
         description=fields.TEXT(analyzer=StandardAnalyzer(minsize=1)),
         tags=_exact_values(),
         tags_text=fields.TEXT(analyzer=RegexTokenizer(r"\w+") | LowercaseFilter()),
         file_names=fields.TEXT(analyzer=RegexTokenizer(r"[^\W_]+") | LowercaseFilter()),
         mime_types=_exact_values(),
-        hash=fields.ID(stored=True),
-        size=fields.NUMERIC(numtype=int, bits=64, sortable=True, stored=True),
-        created=fields.NUMERIC(numtype=int, bits=64, sortable=True, stored=True),  # ms
-        updated=fields.NUMERIC(numtype=int, bits=64, sortable=True, stored=True),  # ms
-        version=fields.NUMERIC(numtype=int, stored=True),
-        signature=fields.ID(sortable=True),  # the sidecar it was built from, for reconcile
+        hashes=_exact_values(),  # xxh3-128 of every file
+        size=_column(columns.NumericColumn("q")),
+        created=_column(columns.NumericColumn("q")),  # ms since the epoch
+        updated=_column(columns.NumericColumn("q")),  # ms since the epoch
+        version=fields.STORED(),
+        signature=_column(columns.VarBytesColumn()),  # the sidecar it was built from
     )
     schema.add("meta_*", _exact_values(), glob=True)
     return schema

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request
 
-from stores.errors import BadContent, NotFound
+from stores.errors import BadContent, NotFound, StoreError
 from stores.versions import place_version
 
 from . import context
@@ -31,36 +31,41 @@ def parse_hash(text: str) -> str:
 
 
 def locations(digest: str) -> list[dict[str, Any]]:
-    """Readable places holding these bytes, each checked against the disk (the index may be a
-    moment behind)."""
+    """Readable places holding these bytes: the index names the projects and assets, their
+    sidecars the files; each is checked against the disk (the index may be a moment behind)."""
     readable = context.registry().readable(context.actor())
     allowed = None if readable is None else set(readable)
     found = []
-    for doc in search_index().reader.files_with_hash(digest):
-        if allowed is not None and (doc["store"], doc["project"]) not in allowed:
+    for store_name, project, asset in search_index().reader.owners_with_hash(digest):
+        store = context.registry().find(store_name)
+        if store is None or (allowed is not None and (store_name, project) not in allowed):
             continue
-        store = context.registry().find(doc["store"])
-        if store is None:
+        owner = store.locate(f"{project}/{asset}" if asset else project)
+        try:
+            files = (store.read_meta(context.actor(), owner) or {}).get("files") or {}
+        except StoreError:
             continue
-        asset = doc.get("asset") or None
-        rel = "/".join(p for p in (doc["project"], asset, doc["path"]) if p)
-        loc = store.locate(rel)
-        record = store.file_record(loc, st) if (st := store.stat(loc)) else None
-        if record is None or record.xxh3_128 != digest:
-            continue
-        first = doc["path"].split("/", 1)[0]
-        found.append(
-            {
-                "store": store.name,
-                "project": doc["project"],
-                "asset": asset,
-                "version": int(first) if asset and first.isdigit() and "/" in doc["path"] else None,
-                "path": doc["path"],
-                "size": record.size,
-                "url": request.host_url.rstrip("/") + quote(loc.url_path()),
-                "_source": (store, loc),
-            }
-        )
+        for path, raw in sorted(files.items()):
+            if not isinstance(raw, dict) or raw.get("xxh3_128") != digest:
+                continue
+            loc = store.locate("/".join((*owner.parts, path)))
+            st = store.stat(loc)
+            record = store.file_record(loc, st) if st else None
+            if record is None or record.xxh3_128 != digest:
+                continue
+            first = path.split("/", 1)[0]
+            found.append(
+                {
+                    "store": store.name,
+                    "project": project,
+                    "asset": asset,
+                    "version": int(first) if asset and first.isdigit() and "/" in path else None,
+                    "path": path,
+                    "size": record.size,
+                    "url": request.host_url.rstrip("/") + quote(loc.url_path()),
+                    "_source": (store, loc),
+                }
+            )
     return found
 
 

@@ -45,7 +45,7 @@ class IndexSettings:
     """The search index: how it notices edits made on disk behind the server's back."""
 
     watch: bool = True  # inotify: such edits are found within seconds
-    reconcile_interval: int = 120  # seconds between full comparisons of tree and index
+    reconcile_interval: int = 300  # seconds between full comparisons of tree and index
 
 
 @dataclass

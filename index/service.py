@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,10 +111,13 @@ class SearchIndex:
             self.writer.submit(job)
 
     def _reconcile_loop(self) -> None:
+        """Compare tree and index now, then every `reconcile_interval` seconds, but never
+        spend more than a tenth of the time on it (a large tree takes a while to walk)."""
         first = True
         for store in self.registry:
             sweep_stale_temporaries(store)
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 queued = reconcile(self.registry, self.reader, self.writer)
                 if queued:
@@ -125,7 +129,8 @@ class SearchIndex:
             except Exception:  # noqa: BLE001 - keep serving; try again next round
                 log.exception("index reconcile failed")
             first = False
-            self._stop.wait(self.reconcile_interval)
+            took = time.monotonic() - started
+            self._stop.wait(max(self.reconcile_interval, 10 * took))
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         return self.writer.wait_idle(timeout)

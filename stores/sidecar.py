@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,8 @@ from .sidecar_format import parse_sidecar, render_sidecar
 
 _Signature = tuple[int, int, int]
 
-_cache: dict[str, tuple[_Signature, dict[str, Any]]] = {}
+CACHE_ENTRIES = 20_000  # parsed sidecars kept (least recently used go first)
+_cache: OrderedDict[str, tuple[_Signature, dict[str, Any]]] = OrderedDict()
 _cache_guard = threading.Lock()
 _locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
 _locks_guard = threading.Lock()
@@ -67,12 +69,12 @@ class Sidecar:
         sig = _signature(st)
         with _cache_guard:
             hit = _cache.get(key)
-        if hit is not None and hit[0] == sig:
-            return hit[1]
+            if hit is not None and hit[0] == sig:
+                _cache.move_to_end(key)
+                return hit[1]
         raw = self.path.read_bytes()
         data = parse_sidecar(raw, self._origin())
-        with _cache_guard:
-            _cache[key] = (sig, data)
+        _remember(key, sig, data)
         return data
 
     def raw_bytes(self) -> bytes:
@@ -122,12 +124,19 @@ class Sidecar:
     def write(self, data: dict[str, Any]) -> None:
         """Write `data` atomically; callers hold `locked()`."""
         st = write_atomic(self.path, render_sidecar(data))
-        with _cache_guard:
-            _cache[str(self.path)] = (_signature(st), data)
+        _remember(str(self.path), _signature(st), data)
 
     def _set_aside_invalid(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         os.replace(self.path, self.folder / f"{SIDECAR_NAME}.invalid-{stamp}")
+
+
+def _remember(key: str, sig: _Signature, data: dict[str, Any]) -> None:
+    with _cache_guard:
+        _cache[key] = (sig, data)
+        _cache.move_to_end(key)
+        while len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
 
 
 def _private_copy(data: dict[str, Any]) -> dict[str, Any]:

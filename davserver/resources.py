@@ -100,6 +100,28 @@ class _StoreBacked:
         if pm:
             pm.copy_properties(self.get_ref_url(), self._ref_url(dest_path), self.environ)
 
+    def _copy_one(self, dest_store: FileStore, dest: Location) -> None:
+        raise NotImplementedError
+
+    @mapped
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        """One resource of a COPY (or of a MOVE WsgiDAV does piece by piece)."""
+        dest_store, dest = self._dest(dest_path)
+        self._copy_one(dest_store, dest)
+        if is_move:
+            self._props_moved(dest_path, with_children=False)
+        else:
+            self._props_copied(dest_path)
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        return True
+
+    @mapped
+    def move_recursive(self, dest_path: str) -> None:
+        dest_store, dest = self._dest(dest_path)
+        transfer.move(self.actor, self.store, self.loc, dest_store, dest)
+        self._props_moved(dest_path, with_children=self.is_collection)
+
     def _ref_url(self, path: str) -> str:
         return util.quote(self.provider.share_path + path)
 
@@ -186,23 +208,8 @@ class FolderResource(_StoreBacked, DAVCollection):
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
 
-    @mapped
-    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
-        dest_store, dest = self._dest(dest_path)
+    def _copy_one(self, dest_store: FileStore, dest: Location) -> None:
         transfer.copy_folder(self.actor, self.store, self.loc, dest_store, dest, recursive=False)
-        if is_move:
-            self._props_moved(dest_path, with_children=False)
-        else:
-            self._props_copied(dest_path)
-
-    def support_recursive_move(self, dest_path: str) -> bool:
-        return True
-
-    @mapped
-    def move_recursive(self, dest_path: str) -> None:
-        dest_store, dest = self._dest(dest_path)
-        transfer.move(self.actor, self.store, self.loc, dest_store, dest)
-        self._props_moved(dest_path, with_children=True)
 
     # --- properties ----------------------------------------------------------------
 
@@ -364,23 +371,8 @@ class FileResource(_StoreBacked, DAVNonCollection):
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
 
-    @mapped
-    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
-        dest_store, dest = self._dest(dest_path)
+    def _copy_one(self, dest_store: FileStore, dest: Location) -> None:
         transfer.copy_file(self.actor, self.store, self.loc, dest_store, dest)
-        if is_move:
-            self._props_moved(dest_path, with_children=False)
-        else:
-            self._props_copied(dest_path)
-
-    def support_recursive_move(self, dest_path: str) -> bool:
-        return True
-
-    @mapped
-    def move_recursive(self, dest_path: str) -> None:
-        dest_store, dest = self._dest(dest_path)
-        transfer.move(self.actor, self.store, self.loc, dest_store, dest)
-        self._props_moved(dest_path, with_children=False)
 
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
         names = super().get_property_names(is_allprop=is_allprop)

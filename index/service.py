@@ -143,34 +143,15 @@ def reindex_stores(
     returns the index's document count."""
     index, _fresh = open_or_create(path)
     writer = index.writer(timeout=60)
-    projects = _all_projects(registry)
     for store in registry:
         writer.delete_by_term("store", store.name)
-    for done, (store, project) in enumerate(projects):
-        progress(done, len(projects), project.url_path())
-        index_project(writer, store, project)
-    writer.commit()
-    progress(len(projects), len(projects), "")
+    _fill(writer, registry, progress)
     with index.searcher() as searcher:
         return searcher.doc_count()
 
 
-def _all_projects(registry: Registry) -> list[tuple[Any, Location]]:
-    return [
-        (store, Location(store.name, ()).child(name))
-        for store in registry
-        for name in subfolders(str(store.root))
-    ]
-
-
-def rebuild(path: Path, registry: Registry, progress: Callable[[int, int, str], None]) -> int:
-    """`assetdav reindex`: a fresh index built from the tree next to the old one, then put in
-    its place (a running server picks it up on its next query). Returns the document count."""
-    fresh = path.with_name(path.name + ".new")
-    shutil.rmtree(fresh, ignore_errors=True)
-    fresh.mkdir(parents=True)
-    index = storage(fresh).create_index(SCHEMA)
-    writer = index.writer(limitmb=256, procs=1)
+def _fill(writer: Any, registry: Registry, progress: Callable[[int, int, str], None]) -> None:
+    """Add every project and asset of the registry's stores, with progress, and commit."""
     projects = [
         (store, Location(store.name, ()).child(name))
         for store in registry
@@ -181,6 +162,17 @@ def rebuild(path: Path, registry: Registry, progress: Callable[[int, int, str], 
         index_project(writer, store, project)
     writer.commit()
     progress(len(projects), len(projects), "")
+
+
+def rebuild(path: Path, registry: Registry, progress: Callable[[int, int, str], None]) -> int:
+    """`assetdav reindex`: a fresh index built from the tree next to the old one, then put in
+    its place (a running server picks it up on its next query). Returns the document count."""
+    fresh = path.with_name(path.name + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    index = storage(fresh).create_index(SCHEMA)
+    writer = index.writer(limitmb=256, procs=1)
+    _fill(writer, registry, progress)
     with index.searcher() as searcher:
         count = searcher.doc_count()
     old = path.with_name(path.name + ".old")

@@ -101,18 +101,11 @@ def reserve_version(
     `update` (AlreadyExists otherwise, OVE's "Asset exists"). The store's name rules and a
     declared size are judged first, so a refused upload makes nothing.
     """
-    if asset.level != ASSET_LEVEL:
-        raise Forbidden(f"{asset.url_path()} is not an asset.")
-    name = upload_filename(filename)
-    store.check_write(actor, asset)
-    store.rules.check_new_file(name, expected_size)
+    name = check_upload(
+        store, actor, asset, filename, create=create, update=update, expected_size=expected_size
+    )
     created_now = False
     if not store.fs_path(asset).is_dir():
-        if not create:
-            raise AssetNotFound(
-                f"The asset {asset.name!r} does not exist; create it first or pass create=true."
-            )
-        check_id(asset.name, "asset")
         with contextlib.suppress(AlreadyExists):
             store.make_folder(actor, asset)
             created_now = True

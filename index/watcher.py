@@ -7,7 +7,18 @@ import logging
 import threading
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from stores import ASSET_LEVEL, PROJECT_LEVEL, SYSTEM, Location, Registry
@@ -19,6 +30,18 @@ from .writer import IndexWriterThread, Job
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.5
+# Only changes: opens and reads (the server reads sidecars all the time) would flood the
+# inotify queue, and each overflow makes watchdog walk the whole tree again.
+CHANGES = [
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileClosedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
 
 
 class _Handler(FileSystemEventHandler):
@@ -59,7 +82,10 @@ class TreeWatcher:
         try:
             for store in self.registry:
                 self._observer.schedule(
-                    _Handler(self, store.name, store.root), str(store.root), recursive=True
+                    _Handler(self, store.name, store.root),
+                    str(store.root),
+                    recursive=True,
+                    event_filter=CHANGES,
                 )
             self._observer.start()
             self.active = True

@@ -10,14 +10,20 @@
    (same top-100 tag counts; same page of names and total), and each refine input's whole
    histogram once: the benchmark aborts on the first difference.
 5. The same shapes over HTTP (`/api/tags/refine`, `/api/assets`) against a real server
-   started on that store and index, once its start-up reconcile has finished.
+   started on that store and index, once its start-up reconcile has finished; first
+   40 requests that warm every server thread (timed apart), and the server's CPU use
+   while idle (a busy idle server skews the HTTP figures).
+
+Peak RSS is read from /proc for this process and the server; the CPU time other
+processes used during each phase is recorded (see cpuload.py), since a second job on a
+2-core machine skews everything.
 
 Prints a table and the targets, writes JSON (default var/bench/index.json) with a Markdown
 table for the README. Exit status 0 when the run completed, whether or not the targets
 were met; 1 when something failed or an answer was wrong.
 
     scripts/bench --index [--quick | --assets N] [--runs N] [--warmup N] [--no-http]
-                          [--profile] [--keep] [--out PATH]
+                          [--server-no-watch] [--profile] [--keep] [--out PATH]
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from cpuload import ForeignLoad, process_seconds
 from index_report import (
     LEGEND,
     format_table,
@@ -70,11 +77,10 @@ from run_bench import say, stop_on_sigterm
 from servers import REPO, STORE, ServerProcess
 from sqlite_mirror import SqliteMirror
 from synthetic_store import StoreSpec, make_records, tag_names, write_store
-from whoosh import index as whoosh_index
 
 import stores.sidecar
 from index.queries import IndexReader
-from index.service import rebuild
+from index.service import open_or_create, rebuild
 from stores import Registry
 
 STARTED = time.monotonic()
@@ -83,6 +89,7 @@ QUICK_ASSETS = 10_000
 READY_LINE = "the index agrees with the tree"
 QUEUED = re.compile(r"index reconcile queued (\d+)")
 IDLE_WINDOW_S = 5.0
+THREAD_WARMUP = 40  # HTTP requests first, so each of the server's threads has its searcher
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -211,7 +218,8 @@ def reindex(root: Path, index_path: Path) -> dict[str, Any]:
     say(f"full reindex into {index_path}")
     before = own_memory()
     started = time.perf_counter()
-    docs = rebuild(index_path, registry, progress)
+    with ForeignLoad() as load:
+        docs = rebuild(index_path, registry, progress)
     seconds = time.perf_counter() - started
     say(f"  {docs:,} documents in {seconds:.1f} s")
     return {
@@ -219,6 +227,7 @@ def reindex(root: Path, index_path: Path) -> dict[str, Any]:
         "docs": docs,
         "index_bytes": folder_bytes(index_path),
         "segments": len(list(index_path.glob("*.seg"))),
+        "foreign_cpu_percent": load.percent,
         "bench_rss_before_MiB": before["rss_MiB"],
         "bench_memory_after": own_memory(),
     }
@@ -237,7 +246,10 @@ def build_sqlite(path: Path, records: list) -> tuple[SqliteMirror, dict[str, Any
 def in_process(
     shapes: list[Shape], index_path: Path, sqlite: SqliteClient, args: argparse.Namespace
 ) -> tuple[list[dict[str, Any]], dict, dict[str, Any]]:
-    reader = IndexReader(whoosh_index.open_dir(str(index_path)))
+    index, rebuilt = open_or_create(index_path)  # opened exactly as the server opens it
+    if rebuilt:
+        raise RuntimeError(f"the index just built at {index_path} did not open")
+    reader = IndexReader(index)
     client = IndexClient(reader)
     started = time.perf_counter()
     client.refine(shapes[0].queries[0])
@@ -253,8 +265,10 @@ def in_process(
     say(f"checked the whole tag histogram of {checked} refine inputs against SQLite: equal")
     rows = []
     for shape in shapes:
-        measured, first = time_shape(shape, [client, sqlite], expected, args.warmup, args.runs)
+        with ForeignLoad() as load:
+            measured, first = time_shape(shape, [client, sqlite], expected, args.warmup, args.runs)
         rows.append(shape_row(shape, measured, first))
+        rows[-1]["foreign_cpu_percent"] = load.percent
         a, s = measured["assetdav"], measured["sqlite"]
         say(
             f"  {shape.label}: assetdav p50 {a['p50']:.2f} p95 {a['p95']:.2f} ms, "
@@ -269,8 +283,9 @@ def in_process(
 
 
 def searcher_cost(reader: IndexReader) -> dict[str, float]:
-    """What a new thread pays for its own searcher (each server thread opens one, and
-    reopens it after every commit): time, and growth of this process's RSS."""
+    """What a new request thread pays for a searcher (if the reader keeps one per thread,
+    every server thread opens its own, and reopens it after each commit): time, and the
+    growth of this process's RSS."""
     found: dict[str, float] = {}
 
     def work() -> None:
@@ -348,10 +363,24 @@ def over_http(
         if info["idle_cpu_percent"] > 20:
             say("  WARNING: the idle server is busy; the HTTP timings include that load")
         http = HttpClient(server.port)
+        info["thread_warmup"] = thread_warmup(http, shapes[0])
+        info["rss_after_thread_warmup_MiB"] = round(server.memory().rss / MIB, 1)
+        say(
+            f"  {THREAD_WARMUP} requests to warm the server's threads: first "
+            f"{info['thread_warmup']['first_ms']:.0f} ms, max {info['thread_warmup']['max']:.0f}"
+            f" ms, last {info['thread_warmup']['last_ms']:.0f} ms; "
+            f"RSS now {info['rss_after_thread_warmup_MiB']:.0f} MiB"
+        )
+        info["loadavg_before_queries"] = [round(x, 2) for x in os.getloadavg()]
         results = {}
         for shape in shapes:
-            measured, first = time_shape(shape, [http], expected, args.warmup, args.runs)
-            results[shape.key] = {**measured["http"], "first_ms": round(first, 3)}
+            with ForeignLoad(os.getpid(), server.pid) as load:
+                measured, first = time_shape(shape, [http], expected, args.warmup, args.runs)
+            results[shape.key] = {
+                **measured["http"],
+                "first_ms": round(first, 3),
+                "foreign_cpu_percent": load.percent,
+            }
             h = measured["http"]
             say(f"  HTTP {shape.label}: p50 {h['p50']:.2f} p95 {h['p95']:.2f} ms")
         end = server.memory()
@@ -365,16 +394,25 @@ def over_http(
     return results, info
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+def thread_warmup(http: HttpClient, shape: Shape) -> dict[str, Any]:
+    """Each server thread opens its own searcher on its first search (and again after each
+    commit): time that, apart from the steady state the shapes measure."""
+    call = http.refine if shape.kind == "refine" else http.page
+    samples = []
+    for _ in range(THREAD_WARMUP):
+        started = time.perf_counter()
+        call(shape.queries[0])
+        samples.append((time.perf_counter() - started) * 1000)
+    found = stats(samples)
+    found.update(first_ms=round(samples[0], 1), last_ms=round(samples[-1], 1))
+    return found
 
 
 def idle_cpu(pid: int, seconds: float) -> float:
     """The server's CPU use (% of one core) over `seconds` with no request in flight."""
-    before = cpu_seconds(pid)
+    before = process_seconds(pid)
     time.sleep(seconds)
-    return round(100 * (cpu_seconds(pid) - before) / seconds, 1)
+    return round(100 * (process_seconds(pid) - before) / seconds, 1)
 
 
 def log_warnings(path: Path) -> dict[str, int]:
@@ -466,8 +504,11 @@ def benchmark(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     sqlite = SqliteClient(mirror)
     sqlite_info["plans"] = mirror.plans(shapes[3].queries[0].tags, shapes[3].queries[0].fragment)
     say(f"in-process: {args.warmup} warm-ups + {args.runs} timed runs per shape")
+    load_before = [round(x, 2) for x in os.getloadavg()]
     rows, expected, extra = in_process(shapes, index_path, sqlite, args)
     reader = extra.pop("reader")
+    extra["loadavg_before"] = load_before
+    extra["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     memory: dict[str, Any] = {"bench_after_queries": own_memory()}
     server: dict[str, Any] = {}
     if args.http:
@@ -515,6 +556,24 @@ def benchmark(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def foreign_load_line(result: dict[str, Any]) -> str:
+    """CPU used by other processes while we measured (a busy machine skews the figures)."""
+    rows = result["queries"]
+    parts = [
+        f"reindex {result['reindex']['foreign_cpu_percent']:.0f}%",
+        f"in-process queries up to {max(r['foreign_cpu_percent'] for r in rows):.0f}%",
+    ]
+    if all(r["http"] for r in rows):
+        parts.append(f"HTTP up to {max(r['http']['foreign_cpu_percent'] for r in rows):.0f}%")
+    line = "CPU used by other processes (% of a core): " + ", ".join(parts)
+    if result["server"].get("idle_cpu_percent", 0) > 20:
+        line += (
+            f"\nWARNING: the server used {result['server']['idle_cpu_percent']:.0f}% CPU while "
+            "idle (see server.log_warnings in the JSON); its HTTP timings include that load"
+        )
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stop_on_sigterm()
@@ -549,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{mem['bench_peak_MiB']:.0f} MiB"
         + (f", server {mem['server_peak_MiB']:.0f} MiB" if "server_peak_MiB" in mem else "")
     )
+    print(foreign_load_line(result))
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"written to {args.out}", file=sys.stderr)
     return 0

@@ -31,6 +31,10 @@ from .errors import ApiError, register_error_handlers
 from .spec import blueprint as openapi_blueprint
 from .spec import spec
 
+# JSON bodies are read whole (to parse and validate them); a bigger one is refused with 413
+# before it is read. Raw uploads stream from wsgi.input and are not bounded by this.
+MAX_JSON_BODY = 16 * 1024 * 1024
+
 BLUEPRINTS = (
     openapi_blueprint,
     routes_stores.blueprint,
@@ -61,6 +65,7 @@ def create_app(
     app.config["ASSETDAV_USERS"] = users
     app.config["ASSETDAV_TOKENS"] = tokens
     app.json.sort_keys = False  # answers keep the order of their models
+    app.config["MAX_CONTENT_LENGTH"] = MAX_JSON_BODY
     app.config.update(options or {})
     register_error_handlers(app)
     app.before_request(resolve_actor)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import socket
+
 import pytest
 import requests
 import yaml
@@ -334,6 +337,24 @@ def test_put_project_object_keeps_metadata(api):
     requests.put(api + "demo/proj/object/project", json={"Sections": [{"id": 1}]}, timeout=5)
     project = requests.get(api + "demo/proj/object/project", timeout=5).json()
     assert project["Sections"] == [{"id": 1}] and project["Metadata"]["authors"] == "Ann"
+
+
+def test_an_oversized_json_body_is_refused_before_it_is_read(server, api, store_root):
+    """A JSON route parses its body whole; 100 MB must get 413 at once, not be swallowed."""
+    make_project(api)
+    for method, path in (("POST", "/api/auth"), ("PUT", "/api/demo/proj/object/big")):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: 100000000\r\n\r\n".encode()
+                + b'{"user": "'
+                + b"a" * 65536
+            )
+            head, _, body = sock.recv(4096).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413"), head
+        assert set(json.loads(body)) >= {"title", "description"}
+    assert not (store_root / "proj" / "big.json").exists()
+    assert requests.get(api + "list", timeout=5).status_code == 200
 
 
 # --- the document -----------------------------------------------------------------------

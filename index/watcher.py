@@ -89,6 +89,8 @@ class TreeWatcher:
                 )
             self._observer.start()
             self.active = True
+            for store in self.registry:  # what changes on disk, this watcher takes in
+                store.reconcile_on_write = False
         except OSError as exc:
             log.warning(
                 "cannot watch the stores for changes (%s); edits made on disk are "
@@ -101,6 +103,8 @@ class TreeWatcher:
         self._stop.set()
         self._wake.set()
         if self.active:
+            for store in self.registry:
+                store.reconcile_on_write = True
             self._observer.stop()
             self._observer.join(timeout=10)
         self._thread.join(timeout=10)

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import InsufficientStorage
@@ -35,8 +36,14 @@ def raise_if_no_space(exc: OSError) -> None:
         ) from exc
 
 
-def write_atomic(path: Path, data: bytes) -> os.stat_result:
-    """Replace `path` with `data` so that readers see the old or the new bytes, never a mix."""
+def write_atomic(
+    path: Path, data: bytes, before_replace: Callable[[os.stat_result], None] | None = None
+) -> os.stat_result:
+    """Replace `path` with `data` so that readers see the old or the new bytes, never a mix.
+
+    `before_replace` gets the new file's stat (the same after the rename) just before it
+    takes `path`'s place: a cache keyed by it is then never behind the file.
+    """
     tmp = temp_path_beside(path, ".tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -46,6 +53,8 @@ def write_atomic(path: Path, data: bytes) -> os.stat_result:
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
+            if before_replace is not None:
+                before_replace(os.fstat(fd))
         finally:
             os.close(fd)
         os.replace(tmp, path)

@@ -22,7 +22,10 @@ from .sidecar_format import parse_sidecar, render_sidecar
 _Signature = tuple[int, int, int]
 
 CACHE_ENTRIES = 20_000  # parsed sidecars kept (least recently used go first)
-_cache: OrderedDict[str, tuple[_Signature, dict[str, Any]]] = OrderedDict()
+# Per sidecar, its last two known versions, newest first: a writer registers the new one
+# just before the rename while a reader may still be parsing the old one.
+VERSIONS_KEPT = 2
+_cache: OrderedDict[str, list[tuple[_Signature, dict[str, Any]]]] = OrderedDict()
 _cache_guard = threading.Lock()
 _locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
 _locks_guard = threading.Lock()
@@ -68,10 +71,10 @@ class Sidecar:
             return None
         sig = _signature(st)
         with _cache_guard:
-            hit = _cache.get(key)
-            if hit is not None and hit[0] == sig:
-                _cache.move_to_end(key)
-                return hit[1]
+            for known, data in _cache.get(key, ()):
+                if known == sig:
+                    _cache.move_to_end(key)
+                    return data
         raw = self.path.read_bytes()
         data = parse_sidecar(raw, self._origin())
         _remember(key, sig, data)
@@ -122,9 +125,12 @@ class Sidecar:
                 self.write(data)
 
     def write(self, data: dict[str, Any]) -> None:
-        """Write `data` atomically; callers hold `locked()`."""
-        st = write_atomic(self.path, render_sidecar(data))
-        _remember(str(self.path), _signature(st), data)
+        """Write `data` atomically; callers hold `locked()`. The cache learns the new
+        contents before the file changes, so a reader never parses what was just written."""
+        key = str(self.path)
+        write_atomic(
+            self.path, render_sidecar(data), lambda st: _remember(key, _signature(st), data)
+        )
 
     def _set_aside_invalid(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -133,7 +139,8 @@ class Sidecar:
 
 def _remember(key: str, sig: _Signature, data: dict[str, Any]) -> None:
     with _cache_guard:
-        _cache[key] = (sig, data)
+        versions = [(known, old) for known, old in _cache.get(key, ()) if known != sig]
+        _cache[key] = [(sig, data), *versions][:VERSIONS_KEPT]
         _cache.move_to_end(key)
         while len(_cache) > CACHE_ENTRIES:
             _cache.popitem(last=False)

@@ -28,8 +28,11 @@ def sweep_stale_temporaries(store: FileStore, older_than: float = STALE_AFTER) -
             if name.startswith(TEMP_PREFIX):
                 removed += _remove_if_old(os.path.join(folder, name), cutoff, is_dir=False)
     if removed:
-        log.info("removed %d temporary file(s) left by interrupted writes in store %s",
-                 removed, store.name)
+        log.info(
+            "removed %d temporary file(s) left by interrupted writes in store %s",
+            removed,
+            store.name,
+        )
     return removed
 
 

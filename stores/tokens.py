@@ -85,8 +85,7 @@ class SignedPayloads:
         self._secret = hashlib.sha256(secret + purpose.encode()).digest()
 
     def sign(self, payload: dict[str, Any], ttl_seconds: int) -> str:
-        body = dict(payload, exp=int(time.time()) + ttl_seconds,
-                    nonce=secrets.token_urlsafe(12))
+        body = dict(payload, exp=int(time.time()) + ttl_seconds, nonce=secrets.token_urlsafe(12))
         encoded = _b64(json.dumps(body, separators=(",", ":")).encode())
         return f"{encoded}.{self._mac(encoded)}"
 
@@ -117,21 +116,25 @@ class OneTimeTokens:
         self._guard = threading.Lock()
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS spent (nonce TEXT PRIMARY KEY, "
-                           "expires REAL NOT NULL, state TEXT NOT NULL, result TEXT)")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS spent (nonce TEXT PRIMARY KEY, "
+            "expires REAL NOT NULL, state TEXT NOT NULL, result TEXT)"
+        )
 
     def claim(self, nonce: str, expires: float) -> bool:
         with self._guard:
             self._conn.execute("DELETE FROM spent WHERE expires < ?", (time.time() - 86400,))
             cursor = self._conn.execute(
                 "INSERT OR IGNORE INTO spent (nonce, expires, state) VALUES (?, ?, 'busy')",
-                (nonce, expires))
+                (nonce, expires),
+            )
             return cursor.rowcount == 1
 
     def finish(self, nonce: str, result: str) -> None:
         with self._guard:
-            self._conn.execute("UPDATE spent SET state='done', result=? WHERE nonce=?",
-                               (result, nonce))
+            self._conn.execute(
+                "UPDATE spent SET state='done', result=? WHERE nonce=?", (result, nonce)
+            )
 
     def release(self, nonce: str) -> None:
         with self._guard:
@@ -139,8 +142,9 @@ class OneTimeTokens:
 
     def result(self, nonce: str) -> str | None:
         with self._guard:
-            row = self._conn.execute("SELECT result FROM spent WHERE nonce=? AND state='done'",
-                                     (nonce,)).fetchone()
+            row = self._conn.execute(
+                "SELECT result FROM spent WHERE nonce=? AND state='done'", (nonce,)
+            ).fetchone()
         return row[0] if row else None
 
     def close(self) -> None:

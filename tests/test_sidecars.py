@@ -131,6 +131,11 @@ def test_files_written_behind_the_back_are_taken_in_on_next_write(server, store_
     files = sidecar(folder)["files"]
     assert files["sub/rsynced.bin"]["size"] == 1000
     assert set(files) == {"sub/rsynced.bin", "new.txt"}
+    # again, now that the server has seen the folder (a burst of writes records only what
+    # it places unless the folders changed behind its back)
+    (folder / "sub" / "later.bin").write_bytes(b"l" * 10)
+    assert put(asset + "newer.txt", b"n") == 201
+    assert sidecar(folder)["files"]["sub/later.bin"]["size"] == 10
 
 
 def test_moving_an_asset_carries_its_sidecar_and_hashes(server, store_root):

@@ -33,9 +33,7 @@ import cProfile
 import datetime
 import hashlib
 import io
-import json
 import os
-import platform
 import pstats
 import re
 import shutil
@@ -51,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from cpuload import ForeignLoad, process_seconds
+from harness import add_output_options, elapsed, machine, say, stop_on_sigterm, write_result
 from index_report import (
     LEGEND,
     format_table,
@@ -73,7 +72,6 @@ from index_workload import (
     make_shapes,
 )
 from procmem import MIB, read_memory
-from run_bench import say, stop_on_sigterm
 from servers import REPO, STORE, ServerProcess
 from sqlite_mirror import SqliteMirror
 from synthetic_store import StoreSpec, make_records, tag_names, write_store
@@ -83,8 +81,6 @@ from index.queries import IndexReader
 from index.service import open_or_create, rebuild
 from stores import Registry
 
-STARTED = time.monotonic()
-LOAD_AT_START = os.getloadavg()
 QUICK_ASSETS = 10_000
 READY_LINE = "the index agrees with the tree"
 QUEUED = re.compile(r"index reconcile queued (\d+)")
@@ -125,18 +121,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=3600,
         help="seconds to wait for the server's start-up reconcile (3600)",
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=REPO / "var" / "bench" / "index.json",
-        help="JSON output (default var/bench/index.json)",
-    )
-    parser.add_argument(
-        "--tmp-dir",
-        type=Path,
-        default=REPO / "var" / "bench" / "tmp",
-        help="parent of the run's temporary folder (default var/bench/tmp)",
-    )
+    add_output_options(parser, "index.json")
     args = parser.parse_args(argv)
     if args.assets is None:
         args.assets = QUICK_ASSETS if args.quick else 100_000
@@ -480,14 +465,9 @@ def source_state() -> dict[str, Any]:
 
 def environment() -> dict[str, Any]:
     return {
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
+        **machine(),
         "whoosh": version("whoosh-reloaded"),
         "sqlite": sqlite3.sqlite_version,
-        "loadavg_at_start": [round(x, 2) for x in LOAD_AT_START],
-        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         "source": source_state(),
     }
 
@@ -550,7 +530,7 @@ def benchmark(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
         "targets": found,
         "summary": summary(found),
         "profiles": profiles,
-        "elapsed_s": round(time.monotonic() - STARTED, 1),
+        "elapsed_s": elapsed(),
     }
     result["markdown"] = markdown(result)
     return result
@@ -578,7 +558,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stop_on_sigterm()
     args.tmp_dir.mkdir(parents=True, exist_ok=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="index-", dir=args.tmp_dir))
     try:
         result = benchmark(workdir, args)
@@ -609,8 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f", server {mem['server_peak_MiB']:.0f} MiB" if "server_peak_MiB" in mem else "")
     )
     print(foreign_load_line(result))
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"written to {args.out}", file=sys.stderr)
+    write_result(args.out, result)
     return 0
 
 

@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
-import platform
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from davbench_run import BenchFailed, DavbenchParams, run_davbench
+from harness import add_output_options, elapsed, machine, say, stop_on_sigterm, write_result
 from pagecache import pretouch
 from procmem import MIB, Memory
 from report import LEGEND, build_rows, format_table, summary
@@ -47,8 +44,6 @@ DAVBENCH_KEYS = (
     "small_get_files_per_s",
     "tree_total_ms",
 )
-STARTED = time.monotonic()
-LOAD_AT_START = os.getloadavg()
 
 
 @dataclass(frozen=True)
@@ -77,18 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=REPO.parent / "shared" / "tools" / "davbench.py",
         help="the davbench tool (default: ../shared/tools/davbench.py from the repo root)",
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=REPO / "var" / "bench" / "webdav.json",
-        help="JSON output (default var/bench/webdav.json)",
-    )
-    parser.add_argument(
-        "--tmp-dir",
-        type=Path,
-        default=REPO / "var" / "bench" / "tmp",
-        help="parent of the run's temporary folder (default var/bench/tmp)",
-    )
+    add_output_options(parser, "webdav.json")
     parser.add_argument(
         "--no-pretouch",
         dest="pretouch",
@@ -107,19 +91,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.davbench.is_file():
         parser.error(f"davbench not found at {args.davbench}; pass --davbench PATH")
     return args
-
-
-def say(message: str) -> None:
-    print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def stop_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so the servers are stopped and folders removed."""
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 def settle(scratch: Path, pretouch_mib: int) -> None:
@@ -231,16 +202,7 @@ def labels_for(sizes: Sizes) -> dict[str, str]:
 
 
 def environment() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "wsgidav": version("wsgidav"),
-        "cheroot": version("cheroot"),
-        "loadavg_at_start": [round(x, 2) for x in LOAD_AT_START],
-        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
-    }
+    return {**machine(), "wsgidav": version("wsgidav"), "cheroot": version("cheroot")}
 
 
 def document(
@@ -264,7 +226,7 @@ def document(
         "metrics": rows,
         "summary": summary(rows),
         "raw": raw,
-        "elapsed_s": round(time.monotonic() - STARTED, 1),
+        "elapsed_s": elapsed(),
     }
 
 
@@ -307,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(result["metrics"]))
     print(LEGEND)
     print(result["summary"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"written to {args.out}", file=sys.stderr)
+    write_result(args.out, result)
     return 0
 
 

@@ -63,7 +63,7 @@ def make_big_file(path: Path, size: int) -> None:
             left -= min(BLOCK, left)
 
 
-def _request(port: int, method: str, path: str, body: Any = None, size: int | None = None) -> int:
+def send(port: int, method: str, path: str, body: Any = None, size: int | None = None) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT, blocksize=BLOCK)
     headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
     if size is not None:
@@ -77,31 +77,31 @@ def _request(port: int, method: str, path: str, body: Any = None, size: int | No
         conn.close()
 
 
-def _expect(status: int, allowed: set[int], what: str) -> None:
+def expect(status: int, allowed: set[int], what: str) -> None:
     if status not in allowed:
         raise UploadFailed(f"{what}: HTTP {status} (expected {sorted(allowed)})")
 
 
-def _warm_up(server: ServerProcess, folder: str) -> None:
-    _expect(_request(server.port, "MKCOL", folder), {201}, f"MKCOL {folder}")
+def warm_up(server: ServerProcess, folder: str) -> None:
+    expect(send(server.port, "MKCOL", folder), {201}, f"MKCOL {folder}")
     warm = folder + "warmup.bin"
-    _expect(_request(server.port, "PUT", warm, b"x" * 65536), {200, 201, 204}, "PUT warm-up")
-    _expect(_request(server.port, "GET", warm), {200}, "GET warm-up")
+    expect(send(server.port, "PUT", warm, b"x" * 65536), {200, 201, 204}, "PUT warm-up")
+    expect(send(server.port, "GET", warm), {200}, "GET warm-up")
 
 
 def measure_upload(server: ServerProcess, source: Path) -> UploadResult:
     """PUT `source` to `<server>/memtest/upload.bin` and record the server's memory."""
     folder = urlsplit(server.url).path + FOLDER + "/"
-    _warm_up(server, folder)
+    warm_up(server, folder)
     size = source.stat().st_size
     was_reset = reset_peak(server.pid)
     before = read_memory(server.pid).rss
     with PeakSampler(server.pid) as sampler, open(source, "rb") as body:
         started = time.perf_counter()
-        status = _request(server.port, "PUT", folder + "upload.bin", body, size)
+        status = send(server.port, "PUT", folder + "upload.bin", body, size)
         seconds = time.perf_counter() - started
     after = read_memory(server.pid)
-    _expect(status, {200, 201, 204}, "PUT big file")
+    expect(status, {200, 201, 204}, "PUT big file")
     stored = server.data_root / FOLDER / "upload.bin"
     if stored.stat().st_size != size:
         raise UploadFailed(f"{stored} holds {stored.stat().st_size} bytes, not {size}")

@@ -1,0 +1,72 @@
+"""What every benchmark script shares: progress lines, clean interruption, where its output
+and scratch folders go, and a description of the machine it ran on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from servers import REPO
+
+STARTED = time.monotonic()
+LOAD_AT_START = os.getloadavg()
+BENCH_DIR = REPO / "var" / "bench"
+
+
+def say(message: str) -> None:
+    """A progress line on stderr, stamped with the seconds since the benchmark started."""
+    print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so the servers are stopped and folders removed."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def add_output_options(parser: argparse.ArgumentParser, json_name: str) -> None:
+    """`--out` (the JSON result) and `--tmp-dir` (the parent of the run's scratch folder)."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=BENCH_DIR / json_name,
+        help=f"JSON output (default var/bench/{json_name})",
+    )
+    parser.add_argument(
+        "--tmp-dir",
+        type=Path,
+        default=BENCH_DIR / "tmp",
+        help="parent of the run's temporary folder (default var/bench/tmp)",
+    )
+
+
+def machine() -> dict[str, Any]:
+    """The machine and its load, so that a result can be judged against its conditions."""
+    return {
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_at_start": [round(x, 2) for x in LOAD_AT_START],
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def elapsed() -> float:
+    return round(time.monotonic() - STARTED, 1)
+
+
+def write_result(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"written to {path}", file=sys.stderr)

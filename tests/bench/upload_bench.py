@@ -1,0 +1,169 @@
+"""Benchmark big uploads: plain WsgiDAV PUT against assetdav's WebDAV PUT and its tus route.
+
+Three cases, each on a freshly started server with nothing else running, `--rounds` times
+in a rotating order: `plain PUT` (WsgiDAV's FilesystemProvider), `assetdav PUT` (WebDAV)
+and `assetdav tus` (POST /api/uploads/, then PATCH parts of `--part-mib`). The same source
+file (random bytes, default 2 GiB) is streamed from disk each time. Throughput is the median
+over the rounds, reported as a ratio against plain PUT; memory is the worst RSS growth over
+the rounds (see upload.py). Targets (issue 6): tus >= 0.8x plain PUT, growth < 64 MiB.
+
+Prints a table and writes JSON (default var/bench/uploads.json). Exit status 0 when the
+run completed, whether or not the targets were met; 1 when something failed.
+
+    scripts/bench --uploads [--quick] [--size-mib N] [--part-mib N] [--rounds N] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import add_output_options, elapsed, machine, say, stop_on_sigterm, write_result
+from pagecache import pretouch
+from procmem import MIB
+from run_bench import settle
+from servers import ServerProcess, assetdav_server, plain_server
+from tus_upload import measure_tus
+from upload import UploadFailed, UploadResult, make_big_file, measure_upload
+
+MIN_TUS_RATIO = 0.8
+MAX_GROWTH_MIB = 64
+
+Measure = Callable[[ServerProcess, Path], UploadResult]
+
+
+def cases(part_size: int) -> dict[str, tuple[Callable[[Path], ServerProcess], Measure]]:
+    """name -> (how to make its server in a folder, how to measure one upload)."""
+    return {
+        "plain PUT": (plain_server, measure_upload),
+        "assetdav PUT": (assetdav_server, measure_upload),
+        "assetdav tus": (assetdav_server, lambda s, src: measure_tus(s, src, part_size)),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="256 MiB instead of 2 GiB")
+    parser.add_argument("--size-mib", type=int, default=2048, help="upload size (2048)")
+    parser.add_argument("--part-mib", type=int, default=64, help="tus part size (64)")
+    parser.add_argument("--rounds", type=int, default=2, help="uploads per case (2)")
+    add_output_options(parser, "uploads.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.size_mib = min(args.size_mib, 256)
+    if args.rounds < 1 or args.size_mib < 1 or args.part_mib < 1:
+        parser.error("--rounds, --size-mib and --part-mib must be at least 1")
+    return args
+
+
+def run_case(
+    name: str, make: Callable[[Path], ServerProcess], measure: Measure, folder: Path, source: Path
+) -> UploadResult:
+    server = make(folder)
+    try:
+        server.start()
+        settle(folder, source.stat().st_size // MIB + 256)
+        say(f"{name}: {source.stat().st_size // MIB} MiB")
+        result = measure(server, source)
+        say(f"  {result.mb_per_s:.0f} MB/s, RSS growth {result.growth / MIB:.1f} MiB")
+        return result
+    except (UploadFailed, RuntimeError, OSError):
+        print(f"--- {name} server log (tail)\n{server.log_tail()}", file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # free the disk before the next case
+
+
+def run_rounds(args: argparse.Namespace, workdir: Path) -> dict[str, list[UploadResult]]:
+    source = workdir / "upload.bin"
+    say(f"writing a {args.size_mib} MiB source file")
+    make_big_file(source, args.size_mib * MIB)
+    pretouch(workdir, 64)
+    table = cases(args.part_mib * MIB)
+    results: dict[str, list[UploadResult]] = {name: [] for name in table}
+    names = list(table)
+    for number in range(args.rounds):
+        order = names[number % len(names) :] + names[: number % len(names)]
+        for name in order:
+            make, measure = table[name]
+            folder = workdir / f"{number}-{name.replace(' ', '-')}"
+            results[name].append(run_case(name, make, measure, folder, source))
+    return results
+
+
+def summarise(results: dict[str, list[UploadResult]]) -> list[dict[str, Any]]:
+    baseline = statistics.median(r.mb_per_s for r in results["plain PUT"])
+    rows = []
+    for name, runs in results.items():
+        mbps = statistics.median(r.mb_per_s for r in runs)
+        growth = max(r.growth for r in runs) / MIB
+        row: dict[str, Any] = {
+            "case": name,
+            "MBps": round(mbps, 1),
+            "ratio_to_plain_put": round(mbps / baseline, 2),
+            "rss_growth_MiB": round(growth, 1),
+            "peak_rss_MiB": round(max(r.hwm_after for r in runs) / MIB, 1),
+        }
+        if name.startswith("assetdav"):
+            row["growth_target_met"] = growth < MAX_GROWTH_MIB
+        if name == "assetdav tus":
+            row["ratio_target_met"] = mbps / baseline >= MIN_TUS_RATIO
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'case':<14} {'MB/s':>8} {'x plain':>8} {'RSS growth':>11} {'peak RSS':>9}  targets"]
+    for row in rows:
+        met = [k for k in ("ratio_target_met", "growth_target_met") if k in row]
+        verdict = ", ".join(f"{k.split('_')[0]} {'met' if row[k] else 'MISSED'}" for k in met)
+        lines.append(
+            f"{row['case']:<14} {row['MBps']:>8.1f} {row['ratio_to_plain_put']:>8.2f} "
+            f"{row['rss_growth_MiB']:>7.1f} MiB {row['peak_rss_MiB']:>5.0f} MiB  {verdict}"
+        )
+    lines.append(
+        f"targets: tus >= {MIN_TUS_RATIO}x plain PUT; assetdav RSS growth < {MAX_GROWTH_MIB} MiB"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stop_on_sigterm()
+    args.tmp_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="uploads-", dir=args.tmp_dir))
+    try:
+        results = run_rounds(args, workdir)
+    except (UploadFailed, RuntimeError, OSError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    rows = summarise(results)
+    print(format_table(rows))
+    document = {
+        "benchmark": "big uploads: assetdav PUT and tus vs plain WsgiDAV PUT",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "environment": machine(),
+        "params": {"size_mib": args.size_mib, "part_mib": args.part_mib, "rounds": args.rounds},
+        "results": rows,
+        "raw": {name: [r.as_json() for r in runs] for name, runs in results.items()},
+        "elapsed_s": elapsed(),
+    }
+    write_result(args.out, document)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import requests
+import xxhash
 import yaml
 
 from stores import ANONYMOUS, Registry
@@ -52,3 +54,40 @@ def test_parallel_proppatch_and_description_edits_all_land(server, store_root: P
     expected = {f"t{w}-{r}" for w in range(THREADS) for r in range(ROUNDS)}
     assert set(meta["tags"]) == expected
     assert meta["description"] == last_description == f"edit {ROUNDS - 1}"
+
+
+def test_parallel_uploads_into_one_folder_are_all_recorded(server, store_root: Path):
+    """Uploads finishing together share sidecar writes (group commit): none may be lost,
+    and one refused in the same batch (an object created twice) fails alone."""
+    base = server.store_url()
+    assert mkcol(base + "proj/").status_code == 201
+    race_url = server.url + "api/demo/proj/object/race"
+    sent: dict[str, bytes] = {}
+    failures: list[str] = []
+    race_statuses: list[int] = []
+
+    def uploader(worker: int) -> None:
+        with requests.Session() as session:
+            for round_no in range(25):
+                name = f"w{worker}-{round_no}.bin"
+                body = f"{worker}:{round_no}".encode() * (round_no + 1)
+                response = session.put(base + "proj/" + name, data=body, timeout=30)
+                if response.status_code != 201:
+                    failures.append(f"{name}: {response.status_code}")
+                sent[name] = body
+                if round_no == 10:
+                    race = session.post(race_url, json={"by": worker}, timeout=30)
+                    race_statuses.append(race.status_code)
+
+    threads = [threading.Thread(target=uploader, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    assert sorted(race_statuses) == [200] + [409] * (THREADS - 1)
+    files = yaml.safe_load((store_root / "proj" / ".ovemeta").read_text())["files"]
+    assert set(files) == set(sent) | {"race.json"}
+    for name, body in sent.items():
+        assert files[name]["size"] == len(body)
+        assert files[name]["xxh3_128"] == xxhash.xxh3_128_hexdigest(body)

@@ -290,6 +290,9 @@ def test_wrong_version_unknown_uploads_and_termination(server, api):
     assert head(api + "uploads/" + "0" * 32).status_code == 404
     assert head(api + "uploads/presigned-url").status_code == 404
     assert_error(patch(api + "uploads/" + "0" * 32, 0, b"x"), 404)
+    not_allowed = requests.put(api + "uploads/" + "0" * 32, headers=TUS, timeout=5)
+    assert_error(not_allowed, 405)
+    assert not_allowed.headers["Tus-Resumable"] == "1.0.0"
 
     created = create(api, 100, target(create="true"))
     assert created.status_code == 201, created.text

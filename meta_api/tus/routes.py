@@ -53,6 +53,20 @@ def _protocol_headers(response: Response) -> Response:
     return response
 
 
+@blueprint.after_app_request
+def _protocol_header_when_unrouted(response: Response) -> Response:
+    """A method no tus route allows (405) is answered before any blueprint is chosen; tus
+    clients still expect the protocol header on it (tus 1.0.0: every response but OPTIONS)."""
+    path = request.path
+    if (
+        request.blueprint is None
+        and path.startswith("/api/uploads/")
+        and not path.startswith("/api/uploads/presigned-url")
+    ):
+        response.headers["Tus-Resumable"] = TUS_VERSION
+    return response
+
+
 @blueprint.errorhandler(TusError)
 def _tus_error(exc: TusError) -> Response:
     return exc.response()

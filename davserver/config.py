@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,15 +186,23 @@ def parse_size(value: Any, name: str) -> int:
     return size
 
 
-def parse_rules(raw: Any, where: str) -> UploadRules:
-    """A store's upload rules (see README, "Upload rules")."""
+def _options(raw: Any, where: str, allowed: Iterable[str]) -> Mapping[str, Any] | None:
+    """A section of options: None when absent; a mapping of known options, else ConfigError."""
     if raw is None:
-        return NO_RULES
+        return None
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} must be a mapping.")
-    unknown = set(raw) - {"max_file_size", "allowed_types", "filename"}
+        raise ConfigError(f"{where} must be a mapping of options ({', '.join(allowed)}).")
+    unknown = set(raw) - set(allowed)
     if unknown:
         raise ConfigError(f"{where} has unknown options {sorted(unknown)}.")
+    return raw
+
+
+def parse_rules(raw: Any, where: str) -> UploadRules:
+    """A store's upload rules (see README, "Upload rules")."""
+    raw = _options(raw, where, ("max_file_size", "allowed_types", "filename"))
+    if raw is None:
+        return NO_RULES
     types = raw.get("allowed_types") or []
     if not isinstance(types, list) or not all(isinstance(t, str) and "/" in t for t in types):
         raise ConfigError(f"{where}.allowed_types must be a list like [image/*, application/zip].")
@@ -225,33 +233,25 @@ def parse_rules(raw: Any, where: str) -> UploadRules:
     )
 
 
+WORKER_LIMITS = {
+    "threads": (0, 64),
+    "zip_max_files": (1, 10**9),
+    "zip_max_total_bytes": (1, 1 << 50),
+    "dzi_max_pixels": (1, 10**12),
+}
+
+
 def _workers_from_yaml(raw: Any, workers: WorkerSettings, source: str) -> None:
-    if raw is None:
-        return
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}workers must be a mapping of worker options.")
-    limits = {
-        "threads": (0, 64),
-        "zip_max_files": (1, 10**9),
-        "zip_max_total_bytes": (1, 1 << 50),
-        "dzi_max_pixels": (1, 10**12),
-    }
-    unknown = set(raw) - set(limits)
-    if unknown:
-        raise ConfigError(f"{source}workers has unknown options {sorted(unknown)}.")
-    for key, value in raw.items():
-        low, high = limits[key]
+    raw = _options(raw, f"{source}workers", WORKER_LIMITS)
+    for key, value in (raw or {}).items():
+        low, high = WORKER_LIMITS[key]
         setattr(workers, key, _as_int(value, f"{source}workers.{key}", low, high))
 
 
 def _index_from_yaml(raw: Any, index: IndexSettings, source: str) -> None:
+    raw = _options(raw, f"{source}index", ("watch", "reconcile_interval"))
     if raw is None:
         return
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}index must be a mapping of index options.")
-    unknown = set(raw) - {"watch", "reconcile_interval"}
-    if unknown:
-        raise ConfigError(f"{source}index has unknown options {sorted(unknown)}.")
     if "watch" in raw:
         index.watch = _as_bool(raw["watch"], f"{source}index.watch")
     if "reconcile_interval" in raw:
@@ -264,13 +264,9 @@ MAX_UPLOAD_EXPIRE = 366 * 86400  # seconds
 
 
 def _uploads_from_yaml(raw: Any, uploads: UploadSettings, source: str) -> None:
+    raw = _options(raw, f"{source}uploads", ("expire_after", "max_size"))
     if raw is None:
         return
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}uploads must be a mapping of upload options.")
-    unknown = set(raw) - {"expire_after", "max_size"}
-    if unknown:
-        raise ConfigError(f"{source}uploads has unknown options {sorted(unknown)}.")
     if "expire_after" in raw:
         uploads.expire_after = _as_int(
             raw["expire_after"], f"{source}uploads.expire_after", 1, MAX_UPLOAD_EXPIRE

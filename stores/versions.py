@@ -114,10 +114,7 @@ def reserve_version(
     with sidecar.locked():
         meta = sidecar.read() or {}
         if meta.get("uploaded") and not update:
-            raise AlreadyExists(
-                "Asset exists: this asset already has a file; pass update=true to upload "
-                "a new version."
-            )
+            raise _asset_exists()
         version = _as_int(meta.get("version")) + 1
         while (asset_path / str(version)).exists():
             version += 1
@@ -238,10 +235,15 @@ def check_upload(
             )
         check_id(asset.name, "asset")
     elif not update and (store.sidecar(asset).read() or {}).get("uploaded"):
-        raise AlreadyExists(
-            "Asset exists: this asset already has a file; pass update=true to upload a new version."
-        )
+        raise _asset_exists()
     return name
+
+
+def _asset_exists() -> AlreadyExists:
+    """OVE's "Asset exists": a second upload without `update`."""
+    return AlreadyExists(
+        "Asset exists: this asset already has a file; pass update=true to upload a new version."
+    )
 
 
 def _as_int(value: Any) -> int:

@@ -7,9 +7,13 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,35 @@ BENCH_DIR = REPO / "var" / "bench"
 def say(message: str) -> None:
     """A progress line on stderr, stamped with the seconds since the benchmark started."""
     print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def exit_status(run: Callable[[], None], failures: tuple[type[BaseException], ...]) -> int:
+    """Run a benchmark: 0 when it completed (targets met or not), 1 with the reason when one
+    of `failures` stopped it, 130 when interrupted (Ctrl-C or SIGTERM)."""
+    stop_on_sigterm()
+    try:
+        run()
+    except failures as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+@contextmanager
+def scratch_folder(tmp_dir: Path, prefix: str, keep: bool = False) -> Iterator[Path]:
+    """The run's own temporary folder under `tmp_dir`, removed afterwards unless `keep`."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_dir))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            say(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def stop_on_sigterm() -> None:

@@ -40,7 +40,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -49,7 +48,15 @@ from pathlib import Path
 from typing import Any
 
 from cpuload import ForeignLoad, process_seconds
-from harness import add_output_options, elapsed, machine, say, stop_on_sigterm, write_result
+from harness import (
+    add_output_options,
+    elapsed,
+    exit_status,
+    machine,
+    say,
+    scratch_folder,
+    write_result,
+)
 from index_report import (
     LEGEND,
     format_table,
@@ -556,25 +563,15 @@ def foreign_load_line(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stop_on_sigterm()
-    args.tmp_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="index-", dir=args.tmp_dir))
-    try:
-        result = benchmark(workdir, args)
-    except WrongAnswer as exc:
-        print(f"bench: WRONG ANSWER, aborting: {exc}", file=sys.stderr)
-        return 1
-    except (RuntimeError, OSError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep:
-            say(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return exit_status(lambda: run(args), (RuntimeError, OSError))
+
+
+def run(args: argparse.Namespace) -> None:
+    with scratch_folder(args.tmp_dir, "index-", keep=args.keep) as workdir:
+        try:
+            result = benchmark(workdir, args)
+        except WrongAnswer as exc:
+            raise RuntimeError(f"WRONG ANSWER, aborting: {exc}") from exc
     print(format_table(result["queries"]))
     print(LEGEND)
     print()
@@ -589,7 +586,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(foreign_load_line(result))
     write_result(args.out, result)
-    return 0
 
 
 if __name__ == "__main__":

@@ -23,14 +23,21 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from davbench_run import BenchFailed, DavbenchParams, run_davbench
-from harness import add_output_options, elapsed, machine, say, stop_on_sigterm, write_result
+from harness import (
+    add_output_options,
+    elapsed,
+    exit_status,
+    machine,
+    say,
+    scratch_folder,
+    write_result,
+)
 from pagecache import pretouch
 from procmem import MIB, Memory
 from report import LEGEND, build_rows, format_table, summary
@@ -249,28 +256,27 @@ def benchmark(workdir: Path, args: argparse.Namespace, sizes: Sizes) -> dict[str
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    return exit_status(lambda: run(args), (BenchFailed, UploadFailed, RuntimeError, OSError))
+
+
+def run(args: argparse.Namespace) -> None:
     sizes = QUICK if args.quick else FULL
-    stop_on_sigterm()
-    args.tmp_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=args.tmp_dir))
-    try:
-        result = benchmark(workdir, args, sizes)
-    except (BenchFailed, UploadFailed, RuntimeError, OSError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        for log in sorted(workdir.glob("*/*/server.log")):
-            print(f"--- {log.relative_to(workdir)} (tail)", file=sys.stderr)
-            print("\n".join(log.read_text(errors="replace").splitlines()[-20:]), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with scratch_folder(args.tmp_dir, "run-") as workdir:
+        try:
+            result = benchmark(workdir, args, sizes)
+        except (BenchFailed, UploadFailed, RuntimeError, OSError):
+            print_server_logs(workdir)
+            raise
     print(format_table(result["metrics"]))
     print(LEGEND)
     print(result["summary"])
     write_result(args.out, result)
-    return 0
+
+
+def print_server_logs(workdir: Path) -> None:
+    for log in sorted(workdir.glob("*/*/server.log")):
+        print(f"--- {log.relative_to(workdir)} (tail)", file=sys.stderr)
+        print("\n".join(log.read_text(errors="replace").splitlines()[-20:]), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,19 @@ import datetime
 import shutil
 import statistics
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import add_output_options, elapsed, machine, say, stop_on_sigterm, write_result
+from harness import (
+    add_output_options,
+    elapsed,
+    exit_status,
+    machine,
+    say,
+    scratch_folder,
+    write_result,
+)
 from pagecache import pretouch
 from procmem import MIB
 from run_bench import settle
@@ -137,19 +144,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    stop_on_sigterm()
-    args.tmp_dir.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="uploads-", dir=args.tmp_dir))
-    try:
+    return exit_status(lambda: run(args), (UploadFailed, RuntimeError, OSError))
+
+
+def run(args: argparse.Namespace) -> None:
+    with scratch_folder(args.tmp_dir, "uploads-") as workdir:
         results = run_rounds(args, workdir)
-    except (UploadFailed, RuntimeError, OSError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     rows = summarise(results)
     print(format_table(rows))
     document = {
@@ -162,7 +162,6 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": elapsed(),
     }
     write_result(args.out, document)
-    return 0
 
 
 if __name__ == "__main__":

@@ -435,13 +435,15 @@ class FileStore:
     ) -> set[Path]:
         """Under the owner's lock: put the batch in place and record it in `data` (the
         sidecar being edited); returns the folders that changed."""
-        # judged before this batch's own renames change the folders' times
-        full = self.reconcile_on_write or self._folder_marks.changed(folder)
+        # Folder marks serve only writes that may skip the full walk (a watcher is on);
+        # they are judged before this batch's own renames change the folders' times.
+        watched = not self.reconcile_on_write
+        full = not watched or self._folder_marks.changed(folder)
         placed = [placement for placement in batch if _put_in_place(placement)]
         parents = {placement.target.parent for placement in placed}
         for parent in parents:
             fsync_dir(parent)
-        if full:  # before the walk: whatever changes during it is seen next time
+        if watched and full:  # before the walk: whatever changes during it is seen next time
             self._folder_marks.remember(folder, owner.level)
         hints = {
             str(p.target): FileRecord(p.size, p.digest, mtime_of(os.stat(p.target))) for p in placed

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from stores.log_text import printable, request_path
+
 log = logging.getLogger("assetdav.access")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -40,18 +42,19 @@ class AccessLog:
 
     @staticmethod
     def _log(environ: dict[str, Any], status: str, sent: int, seconds: float) -> None:
-        # The query string may carry a token; it is never logged.
-        path = environ.get("PATH_INFO", "")
+        # The query string may carry a token; it is never logged. The path is quoted with
+        # its control characters escaped: a client cannot write a line of its own.
+        path = request_path(environ.get("PATH_INFO", ""))
         if environ.get("QUERY_STRING"):
             path += "?…"
         actor = environ.get("assetdav.actor")
         log.info(
             "%s %s %s %s %d %.1fms %s",
-            environ.get("REMOTE_ADDR", "-"),
-            environ.get("REQUEST_METHOD", "-"),
+            printable(environ.get("REMOTE_ADDR", "-")),
+            printable(environ.get("REQUEST_METHOD", "-")),
             path,
             status,
             sent,
             seconds * 1000,
-            actor.name if actor is not None else "-",
+            printable(actor.name) if actor is not None else "-",
         )

@@ -20,7 +20,6 @@ from wsgidav.dav_error import (
 )
 
 from stores import errors
-from stores.atomic import raise_if_no_space
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +53,17 @@ def to_dav_error(exc: errors.StoreError) -> DAVError:
 
 @contextmanager
 def dav_errors() -> Iterator[None]:
-    """Turn StoreError (and a full disk) into the right DAVError."""
+    """Turn StoreError, and the OSErrors that stand for one (a full disk, a folder removed
+    by another request meanwhile), into the right DAVError."""
     try:
         yield
     except errors.StoreError as exc:
         raise to_dav_error(exc) from None
     except OSError as exc:
-        try:
-            raise_if_no_space(exc)
-        except errors.StoreError as mapped:
-            raise to_dav_error(mapped) from None
-        raise
+        mapped = errors.from_os_error(exc)
+        if mapped is None:
+            raise
+        raise to_dav_error(mapped) from None
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -6,12 +6,22 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from wsgidav.dav_error import HTTP_INTERNAL_ERROR, DAVError
+from wsgidav.dav_error import (
+    HTTP_BAD_GATEWAY,
+    HTTP_INSUFFICIENT_STORAGE,
+    HTTP_INTERNAL_ERROR,
+    DAVError,
+)
 from wsgidav.mw.base_mw import BaseMiddleware
+
+from stores.log_text import printable, request_path
 
 log = logging.getLogger("assetdav.errors")
 
 GENERIC = "The server failed unexpectedly; the details are in its log."
+# 5xx answers that are not the server's fault: a Destination on another server (502), a
+# full disk (507). One warning line each, no traceback.
+NOT_OURS = {HTTP_BAD_GATEWAY, HTTP_INSUFFICIENT_STORAGE}
 
 
 class InternalErrorMask(BaseMiddleware):
@@ -27,16 +37,28 @@ class InternalErrorMask(BaseMiddleware):
         except DAVError as exc:
             if exc.value < HTTP_INTERNAL_ERROR:
                 raise
+            if exc.value in NOT_OURS:
+                log.warning(
+                    "%s %s: %s",
+                    printable(environ.get("REQUEST_METHOD", "-")),
+                    request_path(environ.get("PATH_INFO", "")),
+                    printable(str(exc.context_info or exc.get_user_info())),
+                )
+                raise
             log.error(
                 "%s %s failed: %s",
-                environ.get("REQUEST_METHOD"),
-                environ.get("PATH_INFO"),
+                printable(environ.get("REQUEST_METHOD", "-")),
+                request_path(environ.get("PATH_INFO", "")),
                 exc.src_exception or exc.context_info,
                 exc_info=exc.src_exception or exc,
             )
             raise DAVError(exc.value, GENERIC) from None
         except Exception as exc:
-            log.exception("%s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            log.exception(
+                "%s %s failed",
+                printable(environ.get("REQUEST_METHOD", "-")),
+                request_path(environ.get("PATH_INFO", "")),
+            )
             raise DAVError(HTTP_INTERNAL_ERROR, GENERIC) from exc
 
 
@@ -45,4 +67,6 @@ class ClientErrorFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(exc, DAVError) and exc.value < HTTP_INTERNAL_ERROR)
+        return not (
+            isinstance(exc, DAVError) and (exc.value < HTTP_INTERNAL_ERROR or exc.value in NOT_OURS)
+        )

@@ -280,6 +280,11 @@ class _PutStream:
     def abort(self) -> None:
         self._writer.abort()
 
+    @property
+    def digest(self) -> str | None:
+        """The content hash of what was written, once it is in place."""
+        return self._writer.hexdigest if self._writer.done else None
+
 
 def expected_body_size(environ: dict[str, Any]) -> int | None:
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -306,6 +311,7 @@ class FileResource(_StoreBacked, DAVNonCollection):
         self._stream: _PutStream | None = None
         self._record_cache: Any = False
         self._content_type: str | None = None
+        self._written_digest: str | None = None
 
     def _stat(self) -> os.stat_result:
         if self.st is None:
@@ -338,6 +344,8 @@ class FileResource(_StoreBacked, DAVNonCollection):
         return self.loc.name
 
     def get_etag(self) -> str:
+        if self._written_digest is not None:  # just written (and maybe gone again already)
+            return self._written_digest
         record = self._record()
         return record.xxh3_128 if record else _fallback_etag(self._stat())
 
@@ -360,8 +368,11 @@ class FileResource(_StoreBacked, DAVNonCollection):
         return self._stream
 
     def end_write(self, *, with_errors: bool) -> None:
-        if self._stream is not None and with_errors:
-            self._stream.abort()
+        if self._stream is not None:
+            if with_errors:
+                self._stream.abort()
+            else:
+                self._written_digest = self._stream.digest
         self.st = None
         self._record_cache = False
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from stores import errors
+from stores.log_text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,18 @@ def error_response(status: int, title: str, description: str) -> Response:
     return response
 
 
+def store_error_response(exc: errors.StoreError) -> Response:
+    status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 409)
+    if status == 507:
+        log.warning("%s %s: %s", request.method, quoted(request.path), exc.message)
+    body = {"title": exc.title, "description": exc.message}
+    if exc.rule:
+        body["rule"] = exc.rule
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
@@ -57,13 +70,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(errors.StoreError)
     def _store_error(exc: errors.StoreError) -> Response:
-        status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 409)
-        body = {"title": exc.title, "description": exc.message}
-        if exc.rule:
-            body["rule"] = exc.rule
-        response = jsonify(body)
-        response.status_code = status
-        return response
+        return store_error_response(exc)
+
+    @app.errorhandler(OSError)
+    def _os_error(exc: OSError) -> Response:
+        mapped = errors.from_os_error(exc)
+        if mapped is None:
+            return _unexpected(exc)
+        return store_error_response(mapped)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

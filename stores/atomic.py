@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import InsufficientStorage
+from .errors import InsufficientStorage, from_os_error
 from .names import TEMP_PREFIX
-
-_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
 
 def temp_path_beside(path: Path, suffix: str = ".part") -> Path:
@@ -30,10 +27,10 @@ def fsync_dir(folder: Path) -> None:
 
 
 def raise_if_no_space(exc: OSError) -> None:
-    if exc.errno in _NO_SPACE:
-        raise InsufficientStorage(
-            "The disk holding this store is full; free some space and try again."
-        ) from exc
+    """Raise InsufficientStorage for a full disk (ENOSPC, EDQUOT); else nothing."""
+    mapped = from_os_error(exc)
+    if isinstance(mapped, InsufficientStorage):
+        raise mapped from exc
 
 
 def write_atomic(

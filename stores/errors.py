@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class StoreError(Exception):
     """Base of every error `stores` raises on purpose.
@@ -94,4 +96,26 @@ class UnsupportedType(StoreError):
 
 
 class InsufficientStorage(StoreError):
-    title = "Insufficient storage"
+    title = "Store full"
+
+
+_VANISHED = {errno.ENOENT, errno.ENOTDIR}
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
+def from_os_error(exc: OSError) -> StoreError | None:
+    """The domain error an OSError of a store operation stands for, if any: a full disk, a
+    name the filesystem refuses, or something removed by another request meanwhile."""
+    if exc.errno in _NO_SPACE:
+        return InsufficientStorage(
+            "The disk holding this store is full; nothing was changed. Free some space "
+            "and try again."
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        return InvalidName("A name or path is longer than the filesystem allows.", rule="length")
+    if exc.errno in _VANISHED:
+        return Conflict(
+            "Something this request works on was removed or moved by another request "
+            "meanwhile; nothing was changed. Try again."
+        )
+    return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomic
-from .errors import SidecarInvalid
+from .errors import NotFound, SidecarInvalid
 from .names import SIDECAR_NAME
 from .sidecar_format import parse_sidecar, render_sidecar
 
@@ -54,9 +54,11 @@ class Sidecar:
     `flock` on the folder (other processes), reload from disk, and write atomically.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, label: str | None = None) -> None:
         self.folder = folder
         self.path = folder / SIDECAR_NAME
+        # how messages name it: its path in the store, never the server's path
+        self.label = label or SIDECAR_NAME
         self.changed = False  # whether the last `editing()` block wrote anything
 
     def exists(self) -> bool:
@@ -84,23 +86,47 @@ class Sidecar:
         return self.path.read_bytes()
 
     def _origin(self) -> str:
-        return str(self.path)
+        return self.label
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold this sidecar's lock (threads, and other processes by `flock`); re-entrant."""
+        """Hold this sidecar's lock (threads, and other processes by `flock`); re-entrant.
+
+        The lock is on the folder itself, and held only while the folder is still at its
+        path: one removed (renamed aside, see removal.py) while this waited is NotFound,
+        so nothing is ever written into a folder on its way out.
+        """
         key = str(self.path)
         with _thread_lock(key):
             outermost = key not in _flock_fds
             if outermost:
-                fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                _flock_fds[key] = fd
+                _flock_fds[key] = self._lock_folder()
             try:
                 yield
             finally:
                 if outermost:
                     os.close(_flock_fds.pop(key))
+
+    def _lock_folder(self) -> int:
+        """An `flock`ed descriptor of the folder that is at our path now."""
+        gone = NotFound(f"{self.label.rsplit('/', 1)[0]} no longer exists.")
+        while True:
+            try:
+                fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+            except (FileNotFoundError, NotADirectoryError):
+                raise gone from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held, now = os.fstat(fd), os.stat(self.folder)
+                if (held.st_ino, held.st_dev) == (now.st_ino, now.st_dev):
+                    return fd
+            except (FileNotFoundError, NotADirectoryError):
+                os.close(fd)
+                raise gone from None
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # another folder took the path meanwhile: lock that one
 
     @contextmanager
     def editing(self, *, replace_invalid: bool = False) -> Iterator[dict[str, Any]]:

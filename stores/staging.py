@@ -7,15 +7,15 @@ import contextlib
 import os
 import shutil
 import uuid
-from pathlib import Path
 from typing import IO
 
 from .access import Actor
 from .atomic import fsync_dir, raise_if_no_space
-from .errors import Conflict, Forbidden
+from .errors import Conflict, Forbidden, NotFound
 from .events import CREATED, MODIFIED, Change
 from .layout import ASSET_LEVEL, Location
 from .names import TEMP_PREFIX, split_path
+from .removal import remove_path
 from .store import FileStore
 
 
@@ -61,9 +61,15 @@ class Staging:
         self.actor = actor
         self.dest = dest
         parent = store.fs_path(dest.parent)
-        parent.mkdir(parents=True, exist_ok=True)
-        self.path = parent / f"{TEMP_PREFIX}stage-{uuid.uuid4().hex}"
-        os.mkdir(self.path)
+        try:  # only the last folder: a version folder removed meanwhile is not made again
+            parent.mkdir(exist_ok=True)
+            self.path = parent / f"{TEMP_PREFIX}stage-{uuid.uuid4().hex}"
+            os.mkdir(self.path)
+        except FileNotFoundError:
+            raise NotFound(f"{dest.parent.parent.url_path()} no longer exists.") from None
+        except OSError as exc:
+            raise_if_no_space(exc)
+            raise
         self._open: list[_DurableFile] = []
         self.committed = False
 
@@ -94,7 +100,7 @@ class Staging:
         existed = target.exists()
         with self.store.sidecar(owner).editing() as data:
             if existed:
-                _remove(target)
+                remove_path(target)
             os.rename(self.path, target)
             fsync_dir(target.parent)
             self.store._settle(owner, data)
@@ -116,8 +122,3 @@ class Staging:
             self.abort()
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()

@@ -24,9 +24,18 @@ from .folder_marks import FolderMarks
 from .hashing import hash_file, mtime_of
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
 from .model import FileRecord
-from .names import check_id, is_internal, is_junk, is_within, safe_join, split_path
+from .names import (
+    SIDECAR_NAME,
+    check_id,
+    is_internal,
+    is_junk,
+    is_within,
+    safe_join,
+    split_path,
+)
 from .placing import Placement, PlacementQueue, SidecarChange
 from .reconcile import reconciled_files
+from .removal import delete_trash, remove_folder, set_aside
 from .rules import NO_RULES, UploadRules
 from .sidecar import Sidecar, forget_cached
 from .sidecar_format import parse_sidecar
@@ -119,7 +128,8 @@ class FileStore:
 
     def sidecar(self, owner: Location) -> Sidecar:
         """The sidecar of a project or asset."""
-        return Sidecar(self._folder_path(owner.parts))
+        label = "/".join((self.name, *owner.parts, SIDECAR_NAME))
+        return Sidecar(self._folder_path(owner.parts), label)
 
     # --- access --------------------------------------------------------------------
 
@@ -253,7 +263,7 @@ class FileStore:
                     if groups is not None and loc.level == PROJECT_LEVEL:
                         data["groups"] = sorted(set(groups))
             except BaseException:
-                shutil.rmtree(path, ignore_errors=True)
+                remove_folder(path)
                 raise
         fsync_dir(path.parent)
         self.feed.emit(Change(CREATED, loc, True))
@@ -469,10 +479,10 @@ class FileStore:
         is_dir = os.path.isdir(path) and not os.path.islink(path)
         owner = self._containing_owner(loc, is_dir)
         if owner is None:
-            self._remove(path, is_dir)
+            self._remove(loc, path, is_dir)
         else:
             with self.sidecar(owner).editing() as data:
-                self._remove(path, is_dir)
+                self._remove(loc, path, is_dir)
                 self._settle(owner, data)
         self.feed.emit(Change(DELETED, loc, is_dir))
 
@@ -482,14 +492,21 @@ class FileStore:
             return Location(self.name, loc.parts[:ASSET_LEVEL]) if loc.level > ASSET_LEVEL else None
         return self._recording_owner(loc)
 
-    @staticmethod
-    def _remove(path: Path, is_dir: bool) -> None:
-        if is_dir:
-            shutil.rmtree(path)
-            forget_cached(path)
-        else:
+    def _remove(self, loc: Location, path: Path, is_dir: bool) -> None:
+        """Remove a file, or a folder by setting it aside first (see removal.py). A project
+        or asset is set aside under its own lock, so a write into it finishes first, and
+        every later one finds it gone instead of writing into it."""
+        if not is_dir:
             os.unlink(path)
-        fsync_dir(path.parent)
+            fsync_dir(path.parent)
+            return
+        if loc.is_owner_folder():
+            with self.sidecar(loc).locked():
+                trash = set_aside(path)
+        else:
+            trash = set_aside(path)
+        forget_cached(path)
+        delete_trash(trash)
 
     # --- metadata ------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from .hashing import mtime_of
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
 from .model import FileRecord
 from .names import check_id, is_internal
+from .removal import remove_folder
 from .sidecar import forget_cached
 from .store import FileStore, HintMap
 
@@ -71,8 +72,12 @@ def move(
         with src_store.sidecar(src_owner).editing() as data:
             _rename(src_path, dst_path, is_dir)
             src_store._settle(src_owner, data, hints)
+    elif is_dir and src.is_owner_folder():
+        with src_store.sidecar(src).locked():  # a write into it finishes first
+            _rename(src_path, dst_path, is_dir)
     else:
         _rename(src_path, dst_path, is_dir)
+    if src_owner is None or src_owner != dst_owner:
         if src_owner is not None and src_store.fs_path(src_owner).is_dir():
             with src_store.sidecar(src_owner).editing() as data:
                 src_store._settle(src_owner, data)
@@ -88,7 +93,7 @@ def _rename(src_path: Path, dst_path: Path, is_dir: bool) -> None:
             raise
         if is_dir:
             shutil.copytree(src_path, dst_path, symlinks=True)
-            shutil.rmtree(src_path)
+            remove_folder(src_path)
         else:
             shutil.copy2(src_path, dst_path)
             os.unlink(src_path)

@@ -25,6 +25,7 @@ from stores.users import UserDirectory
 from .access_log import AccessLog
 from .auth import UsersDomainController
 from .config import Settings
+from .created_status import CreatedStatus
 from .dav_search import SearchMiddleware
 from .error_mask import InternalErrorMask
 from .provider import AssetDAVProvider
@@ -144,6 +145,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
                 HTTPAuthenticator,
                 SearchMiddleware,
                 WsgiDavDirBrowser,
+                CreatedStatus,
                 RequestResolver,
             ],
             "verbose": 1,

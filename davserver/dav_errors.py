@@ -6,9 +6,11 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from wsgidav.dav_error import (
+    ERROR_DESCRIPTIONS,
     HTTP_BAD_REQUEST,
     HTTP_CONFLICT,
     HTTP_FORBIDDEN,
@@ -48,7 +50,15 @@ def status_of(exc: errors.StoreError) -> int:
 
 
 def to_dav_error(exc: errors.StoreError) -> DAVError:
-    return DAVError(status_of(exc), context_info=exc.message)
+    status = status_of(exc)
+    if status == HTTP_INSUFFICIENT_STORAGE:  # the operator's to fix: one line, no traceback
+        log.warning("a write was refused: %s", exc.message)
+    return DAVError(status, context_info=exc.message)
+
+
+# WsgiDAV knows the reason phrases of some statuses only ("507 Status" otherwise).
+for _status in HTTPStatus:
+    ERROR_DESCRIPTIONS.setdefault(_status.value, f"{_status.value} {_status.phrase}")
 
 
 @contextmanager

@@ -37,6 +37,8 @@ class InternalErrorMask(BaseMiddleware):
         except DAVError as exc:
             if exc.value < HTTP_INTERNAL_ERROR:
                 raise
+            if exc.value == HTTP_INSUFFICIENT_STORAGE:
+                raise  # logged where it was mapped (dav_errors)
             if exc.value in NOT_OURS:
                 log.warning(
                     "%s %s: %s",

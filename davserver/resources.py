@@ -22,6 +22,7 @@ from stores.store import MAX_SIDECAR_BYTES
 from stores.writer import FileWriter
 
 from . import live_props
+from .created_status import CREATED_KEY
 from .dav_errors import dav_errors, mapped
 
 if TYPE_CHECKING:
@@ -85,42 +86,63 @@ class _StoreBacked:
     def _dest(self, dest_path: str) -> tuple[FileStore, Location]:
         return self.provider.locate(dest_path)
 
-    def _props_moved(self, dest_path: str, *, with_children: bool) -> None:
+    # --- COPY and MOVE: done whole by `stores` (all or nothing), WsgiDAV only checks ----
+
+    @mapped
+    def handle_move(self, dest_path: str) -> bool:
+        """MOVE, after WsgiDAV checked the If headers, locks and `Overwrite`: replacing
+        what is at the destination is part of the one all-or-nothing step."""
+        dest_store, dest = self._dest(dest_path)
+        created = transfer.move(
+            self.actor, self.store, self.loc, dest_store, dest, overwrite=self._overwrite()
+        )
+        self._destination_replaced(dest_path, created)
         pm = self.provider.prop_manager
         if pm:
             pm.move_properties(
-                self.get_ref_url(),
-                self._ref_url(dest_path),
-                with_children=with_children,
-                environ=self.environ,
+                self.get_ref_url(), self._ref_url(dest_path), with_children=True
             )
-
-    def _props_copied(self, dest_path: str) -> None:
-        pm = self.provider.prop_manager
-        if pm:
-            pm.copy_properties(self.get_ref_url(), self._ref_url(dest_path), self.environ)
-
-    def _copy_one(self, dest_store: FileStore, dest: Location) -> None:
-        raise NotImplementedError
-
-    @mapped
-    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
-        """One resource of a COPY (or of a MOVE WsgiDAV does piece by piece)."""
-        dest_store, dest = self._dest(dest_path)
-        self._copy_one(dest_store, dest)
-        if is_move:
-            self._props_moved(dest_path, with_children=False)
-        else:
-            self._props_copied(dest_path)
-
-    def support_recursive_move(self, dest_path: str) -> bool:
+        self.remove_all_locks(recursive=True)  # locks stay with the URL, which is gone
         return True
 
     @mapped
-    def move_recursive(self, dest_path: str) -> None:
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
+        """COPY, after WsgiDAV's checks: built whole beside the destination, then put in
+        its place in one step."""
         dest_store, dest = self._dest(dest_path)
-        transfer.move(self.actor, self.store, self.loc, dest_store, dest)
-        self._props_moved(dest_path, with_children=self.is_collection)
+        created = transfer.copy(
+            self.actor,
+            self.store,
+            self.loc,
+            dest_store,
+            dest,
+            recursive=depth_infinity,
+            overwrite=self._overwrite(),
+        )
+        self._destination_replaced(dest_path, created)
+        pm = self.provider.prop_manager
+        if pm:
+            copy_tree = getattr(pm, "copy_properties_tree", None)
+            if copy_tree is not None and depth_infinity:
+                copy_tree(self.get_ref_url(), self._ref_url(dest_path))
+            else:
+                pm.copy_properties(self.get_ref_url(), self._ref_url(dest_path))
+        return True
+
+    def _overwrite(self) -> bool:
+        return self.environ.get("HTTP_OVERWRITE", "T").upper() != "F"
+
+    def _destination_replaced(self, dest_path: str, created: bool) -> None:
+        """What was at the destination is gone with its dead properties and locks; tell
+        the client 201 for a new resource (WsgiDAV answers 204 for both)."""
+        self.environ[CREATED_KEY] = created
+        if created:
+            return
+        url = self._ref_url(dest_path)
+        if self.provider.prop_manager:
+            self.provider.prop_manager.remove_properties(url)
+        if self.provider.lock_manager:
+            self.provider.lock_manager.remove_all_locks_from_url(url, recursive=True)
 
     def _ref_url(self, path: str) -> str:
         return util.quote(self.provider.share_path + path)
@@ -207,9 +229,6 @@ class FolderResource(_StoreBacked, DAVCollection):
         self.store.delete(self.actor, self.loc)
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
-
-    def _copy_one(self, dest_store: FileStore, dest: Location) -> None:
-        transfer.copy_folder(self.actor, self.store, self.loc, dest_store, dest, recursive=False)
 
     # --- properties ----------------------------------------------------------------
 
@@ -382,9 +401,6 @@ class FileResource(_StoreBacked, DAVNonCollection):
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
 
-    def _copy_one(self, dest_store: FileStore, dest: Location) -> None:
-        transfer.copy_file(self.actor, self.store, self.loc, dest_store, dest)
-
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
         names = super().get_property_names(is_allprop=is_allprop)
         if self._record() is not None:
@@ -488,10 +504,10 @@ class SidecarResource(_StoreBacked, DAVNonCollection):
     def delete(self) -> None:
         raise DAVError(HTTP_FORBIDDEN, "A sidecar goes with its folder; delete the folder instead.")
 
-    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+    def handle_copy(self, dest_path: str, *, depth_infinity: bool) -> bool:
         raise DAVError(HTTP_FORBIDDEN, "A sidecar cannot be copied or moved on its own.")
 
-    def move_recursive(self, dest_path: str) -> None:
+    def handle_move(self, dest_path: str) -> bool:
         raise DAVError(HTTP_FORBIDDEN, "A sidecar cannot be copied or moved on its own.")
 
     def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:

@@ -149,6 +149,24 @@ class SqlitePropertyManager:
             )
             self._resync(dest)
 
+    def copy_properties_tree(self, src_url: str, dest_url: str) -> None:
+        """Copy the dead properties of a resource and of everything below it (a COPY with
+        Depth infinity)."""
+        src, dest = _norm(src_url), _norm(dest_url)
+        src_prefix, dest_prefix = src.rstrip("/") + "/", dest.rstrip("/") + "/"
+        with self._guard:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO props (url, name, value)"
+                " SELECT ?, name, value FROM props WHERE url=?",
+                (dest, src),
+            )
+            self._conn.execute(
+                "INSERT OR REPLACE INTO props (url, name, value)"
+                " SELECT ? || substr(url, ?), name, value FROM props WHERE substr(url, 1, ?)=?",
+                (dest_prefix, len(src_prefix) + 1, len(src_prefix), src_prefix),
+            )
+            self._resync(dest, prefixes=(dest_prefix,))
+
     def move_properties(
         self, src_url: str, dest_url: str, with_children: bool, environ: dict | None = None
     ) -> None:

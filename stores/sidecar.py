@@ -138,17 +138,21 @@ class Sidecar:
         """
         with self.locked():
             try:
-                current = self.read()
+                current, data = self.draft()
             except SidecarInvalid:
                 if not replace_invalid:
                     raise
                 self._set_aside_invalid()
-                current = None
-            data = _private_copy(current) if current is not None else {}
+                current, data = None, {}
             yield data
             self.changed = data != current
             if self.changed:
                 self.write(data)
+
+    def draft(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The sidecar as it is (None when there is none) and a private copy to change."""
+        current = self.read()
+        return current, (_private_copy(current) if current is not None else {})
 
     def write(self, data: dict[str, Any]) -> None:
         """Write `data` atomically; callers hold `locked()`. The cache learns the new

@@ -15,8 +15,8 @@ from .errors import Conflict, Forbidden, NotFound
 from .events import CREATED, MODIFIED, Change
 from .layout import ASSET_LEVEL, Location
 from .names import TEMP_PREFIX, split_path
-from .removal import remove_path
 from .store import FileStore
+from .undo import UndoLog
 
 
 class _DurableFile:
@@ -98,10 +98,12 @@ class Staging:
         target = self.store.fs_path(self.dest)
         owner = Location(self.dest.store, self.dest.parts[:ASSET_LEVEL])
         existed = target.exists()
-        with self.store.sidecar(owner).editing() as data:
+        sidecar = self.store.sidecar(owner)
+        # all or nothing: if the sidecar cannot be written, the earlier output comes back
+        with sidecar.locked(), UndoLog() as undo, sidecar.editing() as data:
             if existed:
-                remove_path(target)
-            os.rename(self.path, target)
+                undo.remove(target)
+            undo.rename(self.path, target)
             fsync_dir(target.parent)
             self.store._settle(owner, data)
         self.committed = True

@@ -40,6 +40,7 @@ from .rules import NO_RULES, UploadRules
 from .sidecar import Sidecar, forget_cached
 from .sidecar_format import parse_sidecar
 from .sniff import SNIFF_BYTES
+from .undo import UndoLog
 from .writer import FileWriter
 
 MAX_SIDECAR_BYTES = 1 << 20
@@ -126,10 +127,11 @@ class FileStore:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def sidecar(self, owner: Location) -> Sidecar:
-        """The sidecar of a project or asset."""
+    def sidecar(self, owner: Location, folder: Path | None = None) -> Sidecar:
+        """The sidecar of a project or asset (kept in `folder` when given: a copy still
+        being built under a hidden name). Messages name it by its path in the store."""
         label = "/".join((self.name, *owner.parts, SIDECAR_NAME))
-        return Sidecar(self._folder_path(owner.parts), label)
+        return Sidecar(folder or self._folder_path(owner.parts), label)
 
     # --- access --------------------------------------------------------------------
 
@@ -424,12 +426,13 @@ class FileStore:
     def _settle_placements(self, owner: Location, sidecar: Sidecar, batch: list[Placement]) -> None:
         """Rename each file into place and record them all in one sidecar write. Never
         raises: each placement ends settled, with its own error (refused) or the batch's
-        (not recorded)."""
+        (not recorded: then every file of the batch is taken back out, and a file it
+        replaced is put back)."""
         folder = sidecar.folder
         try:
-            with sidecar.locked():
+            with sidecar.locked(), UndoLog() as undo:
                 with sidecar.editing() as data:
-                    changed = self._place_batch(owner, folder, data, batch)
+                    changed = self._place_batch(owner, folder, data, batch, undo)
                 # the renames and the sidecar write were the server's own changes
                 self._folder_marks.touched(folder, changed | {folder})
         except BaseException as exc:
@@ -441,7 +444,12 @@ class FileStore:
                 placement.settle()
 
     def _place_batch(
-        self, owner: Location, folder: Path, data: dict[str, Any], batch: list[Placement]
+        self,
+        owner: Location,
+        folder: Path,
+        data: dict[str, Any],
+        batch: list[Placement],
+        undo: UndoLog,
     ) -> set[Path]:
         """Under the owner's lock: put the batch in place and record it in `data` (the
         sidecar being edited); returns the folders that changed."""
@@ -449,7 +457,7 @@ class FileStore:
         # they are judged before this batch's own renames change the folders' times.
         watched = not self.reconcile_on_write
         full = not watched or self._folder_marks.changed(folder)
-        placed = [placement for placement in batch if _put_in_place(placement)]
+        placed = [placement for placement in batch if _put_in_place(placement, undo)]
         parents = {placement.target.parent for placement in placed}
         for parent in parents:
             fsync_dir(parent)
@@ -480,9 +488,10 @@ class FileStore:
         owner = self._containing_owner(loc, is_dir)
         if owner is None:
             self._remove(loc, path, is_dir)
-        else:
-            with self.sidecar(owner).editing() as data:
-                self._remove(loc, path, is_dir)
+        else:  # all or nothing: the sidecar cannot be rewritten (a full disk), it stays
+            sidecar = self.sidecar(owner)
+            with sidecar.locked(), UndoLog() as undo, sidecar.editing() as data:
+                undo.remove(path)
                 self._settle(owner, data)
         self.feed.emit(Change(DELETED, loc, is_dir))
 
@@ -493,9 +502,10 @@ class FileStore:
         return self._recording_owner(loc)
 
     def _remove(self, loc: Location, path: Path, is_dir: bool) -> None:
-        """Remove a file, or a folder by setting it aside first (see removal.py). A project
-        or asset is set aside under its own lock, so a write into it finishes first, and
-        every later one finds it gone instead of writing into it."""
+        """Remove something no sidecar records (a project, an asset, client junk); a
+        folder by setting it aside first (see removal.py). A project or asset is set aside
+        under its own lock, so a write into it finishes first, and every later one finds it
+        gone instead of writing into it."""
         if not is_dir:
             os.unlink(path)
             fsync_dir(path.parent)
@@ -601,6 +611,26 @@ class FileStore:
         """Take files written behind the server's back into the sidecar."""
         return self.edit_meta(actor, owner, lambda data: None)
 
+    def rewrite_sidecar(
+        self,
+        owner: Location,
+        undo: UndoLog,
+        *,
+        hints: HintMap | None = None,
+        change: SidecarChange | None = None,
+        folder: Path | None = None,
+    ) -> None:
+        """Settle the sidecar of `owner` (then apply `change`), writing it so that `undo`
+        puts the old one back; the caller holds the owner's lock. `folder`: the owner's
+        files are there, not yet at `owner` (a copy being built)."""
+        sidecar = self.sidecar(owner, folder)
+        current, data = sidecar.draft()
+        self._settle(owner, data, hints, folder=folder)
+        if change is not None:
+            change(data)
+        if data != current:
+            undo.write(sidecar.path, lambda: sidecar.write(data))
+
     def _require_owner_folder(self, owner: Location) -> None:
         if not owner.is_owner_folder():
             raise Forbidden(f"{owner.url_path()} is not a project or an asset.")
@@ -614,6 +644,7 @@ class FileStore:
         hints: HintMap | None = None,
         *,
         full: bool = True,
+        folder: Path | None = None,
     ) -> None:
         """Make a sidecar (being edited under its lock) true to its folder.
 
@@ -621,6 +652,8 @@ class FileStore:
         `Created` entry), keeps `id`/`project` equal to where the folder is, and
         reconciles `files` with the disk; unless not `full`, then only the `hints` (the
         files just placed) are recorded, when the sidecar already had a `files` map.
+        `folder` is where the owner's files are when not yet at `owner` (a copy being
+        built under a hidden name).
         """
         adopting = not data
         if not data:
@@ -630,7 +663,7 @@ class FileStore:
             data["project"] = owner.parts[0]
             if data.get("filename") and data.get("version"):
                 data["index_file"] = f"{owner.url_path()}/{data['version']}/{data['filename']}"
-        folder = self.fs_path(owner)
+        folder = folder or self.fs_path(owner)
         prefix = str(folder).rstrip("/") + "/"
         owned_hints = {
             path[len(prefix) :]: record
@@ -646,11 +679,14 @@ class FileStore:
         )
 
 
-def _put_in_place(placement: Placement) -> bool:
-    """Rename one finished file into place; False (and the placement failed) if refused."""
+def _put_in_place(placement: Placement, undo: UndoLog) -> bool:
+    """Rename one finished file into place (undoably); False (and the placement failed)
+    if refused."""
     try:
-        placement.existed = placement.target.exists()
-        _rename_into_place(placement.temp, placement.target, placement.create_only)
+        if placement.create_only:
+            _link_new(placement.temp, placement.target, undo.place_new)
+        else:
+            placement.existed = undo.replace(placement.temp, placement.target)
     except Exception as exc:
         placement.fail(exc)
         return False
@@ -661,13 +697,21 @@ def _rename_into_place(temp: Path, target: Path, create_only: bool) -> None:
     """Atomically put a finished temporary file at `target` (refusing to replace one when
     `create_only`); the caller makes it durable with `fsync_dir`."""
     if create_only:
-        try:
-            os.link(temp, target)
-        except FileExistsError as exc:
-            raise AlreadyExists(f"{target.name} already exists.") from exc
-        os.unlink(temp)
+        _link_new(temp, target, _link_and_unlink)
     else:
         os.replace(temp, target)
+
+
+def _link_new(temp: Path, target: Path, link: Callable[[Path, Path], None]) -> None:
+    try:
+        link(temp, target)
+    except FileExistsError as exc:
+        raise AlreadyExists(f"{target.name} already exists.") from exc
+
+
+def _link_and_unlink(temp: Path, target: Path) -> None:
+    os.link(temp, target)
+    os.unlink(temp)
 
 
 def _with_records(files: dict[str, Any], records: dict[str, FileRecord]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from stores import SYSTEM, FileStore, Location, Registry
-from stores.errors import StoreError
+from stores.errors import StoreError, from_os_error
 
 from .base import Canceled, Interrupted, Job, TaskFailed, Worker
 from .queue import CANCELED, DONE, ERROR, NEW, PROCESSING, Task, TaskQueue
@@ -85,15 +85,27 @@ def execute(queue: TaskQueue, job: Job, worker: Worker) -> tuple[str, bool]:
     except StoreError as exc:
         job.abort()
         return _end(queue, job, ERROR, exc.message), False
-    except Exception as exc:  # noqa: BLE001 - a broken worker must not take the pool down
-        log.exception("worker %s failed on task %d", worker.name, task.id)
+    except OSError as exc:
+        mapped = from_os_error(exc)  # a full disk: the operator's to fix, not a crash
+        if mapped is None:
+            return _crashed(queue, job, worker, exc)
+        log.warning("task %d (%s): %s", task.id, worker.name, mapped.message)
         job.abort()
-        message = (
-            f"The {worker.name} worker failed unexpectedly ({type(exc).__name__}); "
-            "the server log has the details."
-        )
-        return _end(queue, job, ERROR, message), True
+        return _end(queue, job, ERROR, mapped.message), False
+    except Exception as exc:  # noqa: BLE001 - a broken worker must not take the pool down
+        return _crashed(queue, job, worker, exc)
     return _end(queue, job, DONE, ""), False
+
+
+def _crashed(queue: TaskQueue, job: Job, worker: Worker, exc: Exception) -> tuple[str, bool]:
+    """A broken worker: logged with its traceback, the task ends in error."""
+    log.error("worker %s failed on task %d", worker.name, job.task.id, exc_info=exc)
+    job.abort()
+    message = (
+        f"The {worker.name} worker failed unexpectedly ({type(exc).__name__}); "
+        "the server log has the details."
+    )
+    return _end(queue, job, ERROR, message), True
 
 
 def _end(queue: TaskQueue, job: Job, status: str, error: str) -> str:

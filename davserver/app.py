@@ -123,6 +123,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         registry,
         watch=settings.index.watch,
         reconcile_interval=settings.index.reconcile_interval,
+        read_timeout=settings.index.read_timeout,
     )
     dav = WsgiDAVApp(
         {

@@ -46,6 +46,7 @@ class IndexSettings:
 
     watch: bool = True  # inotify: such edits are found within seconds
     reconcile_interval: int = 300  # seconds between full comparisons of tree and index
+    read_timeout: int = 10  # seconds a search waits for the index to take in recent writes
 
 
 @dataclass
@@ -94,6 +95,7 @@ ENV_VARS = {
     "ASSETDAV_WORKER_THREADS": "worker_threads",
     "ASSETDAV_INDEX_WATCH": "index_watch",
     "ASSETDAV_RECONCILE_INTERVAL": "reconcile_interval",
+    "ASSETDAV_INDEX_READ_TIMEOUT": "index_read_timeout",
     "ASSETDAV_UPLOAD_EXPIRE": "upload_expire",
 }
 
@@ -249,7 +251,7 @@ def _workers_from_yaml(raw: Any, workers: WorkerSettings, source: str) -> None:
 
 
 def _index_from_yaml(raw: Any, index: IndexSettings, source: str) -> None:
-    raw = _options(raw, f"{source}index", ("watch", "reconcile_interval"))
+    raw = _options(raw, f"{source}index", ("watch", "reconcile_interval", "read_timeout"))
     if raw is None:
         return
     if "watch" in raw:
@@ -258,6 +260,8 @@ def _index_from_yaml(raw: Any, index: IndexSettings, source: str) -> None:
         index.reconcile_interval = _as_int(
             raw["reconcile_interval"], f"{source}index.reconcile_interval", 1, 86400
         )
+    if "read_timeout" in raw:
+        index.read_timeout = _as_int(raw["read_timeout"], f"{source}index.read_timeout", 1, 600)
 
 
 MAX_UPLOAD_EXPIRE = 366 * 86400  # seconds
@@ -314,6 +318,8 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         settings.index.reconcile_interval = _as_int(
             value, f"{source}index.reconcile_interval", 1, 86400
         )
+    elif key == "index_read_timeout":
+        settings.index.read_timeout = _as_int(value, f"{source}index.read_timeout", 1, 600)
     elif key == "uploads":
         _uploads_from_yaml(value, settings.uploads, source)
     elif key == "upload_expire":

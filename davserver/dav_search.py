@@ -11,12 +11,14 @@ from wsgidav import util, xml_tools
 from wsgidav.dav_error import (
     HTTP_BAD_REQUEST,
     HTTP_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_SERVICE_UNAVAILABLE,
     HTTP_UNPROCESSABLE_ENTITY,
     DAVError,
 )
 from wsgidav.mw.base_mw import BaseMiddleware
 
 from index.queries import AssetFilter
+from index.service import IndexBehind
 
 from . import live_props
 from .dav_errors import dav_errors
@@ -188,7 +190,13 @@ class SearchMiddleware(BaseMiddleware):
                 },
             )
         readable = self.provider.registry.readable(actor)
-        hits, _total = self.search_index.reader.search(
+        try:
+            reader = self.search_index.fresh_reader()
+        except IndexBehind as exc:
+            raise DAVError(
+                HTTP_SERVICE_UNAVAILABLE, str(exc), add_headers=[("Retry-After", "1")]
+            ) from None
+        hits, _total = reader.search(
             flt, readable, sort=request.sort, descending=request.descending, limit=request.limit
         )
         multistatus = xml_tools.make_multistatus_el()

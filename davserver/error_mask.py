@@ -10,6 +10,7 @@ from wsgidav.dav_error import (
     HTTP_BAD_GATEWAY,
     HTTP_INSUFFICIENT_STORAGE,
     HTTP_INTERNAL_ERROR,
+    HTTP_SERVICE_UNAVAILABLE,
     DAVError,
 )
 from wsgidav.mw.base_mw import BaseMiddleware
@@ -19,9 +20,9 @@ from stores.log_text import printable, request_path
 log = logging.getLogger("assetdav.errors")
 
 GENERIC = "The server failed unexpectedly; the details are in its log."
-# 5xx answers that are not the server's fault: a Destination on another server (502), a
-# full disk (507). One warning line each, no traceback.
-NOT_OURS = {HTTP_BAD_GATEWAY, HTTP_INSUFFICIENT_STORAGE}
+# 5xx answers that are not the server failing: a Destination on another server (502), an
+# index catching up (503, retry), a full disk (507). One warning line each, no traceback.
+NOT_OURS = {HTTP_BAD_GATEWAY, HTTP_SERVICE_UNAVAILABLE, HTTP_INSUFFICIENT_STORAGE}
 
 
 class InternalErrorMask(BaseMiddleware):

@@ -27,6 +27,10 @@ from .writer import IndexWriterThread, Job, index_project, subfolders
 log = logging.getLogger(__name__)
 
 
+class IndexBehind(Exception):
+    """The index did not take in recent writes within the read timeout (503, retry)."""
+
+
 def open_or_create(path: Path) -> tuple[whoosh_index.Index, bool]:
     """The index at `path`; a missing, corrupt or outdated one is replaced by an empty one
     (second value True: it must be filled from the tree)."""
@@ -78,6 +82,7 @@ class SearchIndex:
         *,
         watch: bool = True,
         reconcile_interval: float = 120.0,
+        read_timeout: float = 10.0,
     ) -> None:
         self.path = path
         self.registry = registry
@@ -86,6 +91,7 @@ class SearchIndex:
         self.writer = IndexWriterThread(self.index, registry)
         self.watcher = TreeWatcher(registry, self.writer) if watch else None
         self.reconcile_interval = reconcile_interval
+        self.read_timeout = read_timeout
         self._stop = threading.Event()
         self._reconciler = threading.Thread(
             target=self._reconcile_loop, name="reconciler", daemon=True
@@ -106,9 +112,17 @@ class SearchIndex:
         self._reconciler.join(timeout=30)
         self.writer.stop()
 
-    def _on_change(self, change: Change) -> None:
-        for job in jobs_for(change):
-            self.writer.submit(job)
+    def _on_change(self, change: Change, seq: int) -> None:
+        self.writer.changed(jobs_for(change), seq)
+
+    def fresh_reader(self) -> IndexReader:
+        """The reader, once the index has every change acknowledged before this call (a
+        client reads its own writes); IndexBehind when that takes over `read_timeout`."""
+        if not self.writer.wait_for(self.registry.feed.last_seq, self.read_timeout):
+            raise IndexBehind(
+                "The search index is catching up with recent changes; ask again in a moment."
+            )
+        return self.reader
 
     def _reconcile_loop(self) -> None:
         """Compare tree and index now, then every `reconcile_interval` seconds, but never

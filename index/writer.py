@@ -44,16 +44,28 @@ def sidecar_signature(path: str) -> str:
 
 
 class IndexWriterThread:
+    """Commits jobs in batches, and knows which changes of the feed are in the index.
+
+    Each job carries the sequence number of the change that asked for it (see
+    stores.events). `committed_seq` is the number up to which every change is committed,
+    so a reader can wait until the index has everything acknowledged before it began
+    (`wait_for`). A waiting reader cuts the gathering of a batch short.
+    """
+
     def __init__(
         self, index: Index, registry: Registry, on_commit: Callable[[], None] | None = None
     ) -> None:
         self.index = index
         self.registry = registry
         self.on_commit = on_commit
-        self._pending: dict[Job, None] = {}
+        # job -> the first change of the feed it stands for (None: none, e.g. a reconcile)
+        self._pending: dict[Job, int | None] = {}
         self._cond = threading.Condition()
         self._busy = False
         self._stop = False
+        self._submitted_seq = 0  # the latest change handed to this writer
+        self.committed_seq = 0  # every change up to this one is in the index
+        self._readers_waiting = 0
         self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
 
     def start(self) -> None:
@@ -66,9 +78,40 @@ class IndexWriterThread:
         self._thread.join(timeout=30)
 
     def submit(self, job: Job) -> None:
+        """A job no change of the feed asked for (the watcher, a reconcile)."""
         with self._cond:
-            self._pending[job] = None
+            self._pending.setdefault(job, None)
             self._cond.notify_all()
+
+    def changed(self, jobs: list[Job], seq: int) -> None:
+        """The change numbered `seq` asks for `jobs` (perhaps none: then it is in the
+        index as soon as everything before it is)."""
+        with self._cond:
+            for job in jobs:
+                if self._pending.get(job) is None:
+                    self._pending[job] = seq
+            self._submitted_seq = max(self._submitted_seq, seq)
+            if not self._pending and not self._busy:
+                self.committed_seq = self._submitted_seq
+            self._cond.notify_all()
+
+    def wait_for(self, seq: int, timeout: float) -> bool:
+        """Block until every change up to `seq` is committed; False after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self.committed_seq >= seq:
+                return True
+            self._readers_waiting += 1
+            self._cond.notify_all()  # a batch being gathered is committed now
+            try:
+                while self.committed_seq < seq:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+            finally:
+                self._readers_waiting -= 1
+        return True
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until every submitted job is committed (for tests and the CLI)."""
@@ -89,8 +132,13 @@ class IndexWriterThread:
                 if self._stop and not self._pending:
                     return
                 self._busy = True
-            time.sleep(BATCH_SECONDS)  # let a burst gather
-            with self._cond:
+                # let a burst gather, unless a reader waits for it
+                gather_until = time.monotonic() + BATCH_SECONDS
+                while not self._readers_waiting and not self._stop:
+                    remaining = gather_until - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
                 jobs = list(self._pending)[:BATCH_MAX]
                 for job in jobs:
                     del self._pending[job]
@@ -103,6 +151,11 @@ class IndexWriterThread:
             finally:
                 with self._cond:
                     self._busy = False
+                    # Every change handed over is in, but those still pending (a job asked
+                    # for again meanwhile, or beyond this batch's size).
+                    waiting = (seq for seq in self._pending.values() if seq is not None)
+                    first = min(waiting, default=self._submitted_seq + 1)
+                    self.committed_seq = max(self.committed_seq, first - 1)
                     self._cond.notify_all()
 
     def _apply(self, jobs: list[Job]) -> None:

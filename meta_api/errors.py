@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from index.service import IndexBehind
 from stores import errors
 from stores.log_text import quoted
 
@@ -78,6 +79,12 @@ def register_error_handlers(app: Flask) -> None:
         if mapped is None:
             return _unexpected(exc)
         return store_error_response(mapped)
+
+    @app.errorhandler(IndexBehind)
+    def _index_behind(exc: IndexBehind) -> Response:
+        response = error_response(503, "Index catching up", str(exc))
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

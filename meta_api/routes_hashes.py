@@ -36,7 +36,7 @@ def locations(digest: str) -> list[dict[str, Any]]:
     readable = context.registry().readable(context.actor())
     allowed = None if readable is None else set(readable)
     found = []
-    for store_name, project, asset in search_index().reader.owners_with_hash(digest):
+    for store_name, project, asset in search_index().fresh_reader().owners_with_hash(digest):
         store = context.registry().find(store_name)
         if store is None or (allowed is not None and (store_name, project) not in allowed):
             continue

@@ -85,7 +85,7 @@ def list_assets(store_id: str, project_id: str) -> Response:
     actor = context.actor()
     tagged = None
     if query.filterByTag is not None:
-        tagged = search_index().reader.names_with_tag(
+        tagged = search_index().fresh_reader().names_with_tag(
             "asset", query.filterByTag, store.name, project.name
         )
     assets = []

@@ -68,7 +68,7 @@ def _readable() -> list[tuple[str, str]] | None:
 def search_assets() -> Response:
     """A page of the assets matching the filters, with their public metadata and files."""
     query: AssetQuery = request.context.query
-    hits, total = search_index().reader.search(
+    hits, total = search_index().fresh_reader().search(
         asset_filter(query),
         _readable(),
         sort=query.sort,
@@ -106,7 +106,7 @@ def _found(hit: Any) -> dict[str, Any] | None:
 def list_tags() -> Response:
     """Tags over the filtered assets with how many carry each."""
     query: TagQuery = request.context.query
-    counts = search_index().reader.tag_counts(asset_filter(query), _readable())
+    counts = search_index().fresh_reader().tag_counts(asset_filter(query), _readable())
     items = [
         (name, n) for name, n in counts.items() if not query.prefix or name.startswith(query.prefix)
     ]
@@ -129,6 +129,6 @@ def list_tags() -> Response:
 def refine_tags() -> Response:
     """The histogram of tags over the filtered assets (the next filters to offer)."""
     query: RefineQuery = request.context.query
-    counts = search_index().reader.tag_counts(asset_filter(query), _readable())
+    counts = search_index().fresh_reader().tag_counts(asset_filter(query), _readable())
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[: query.limit]
     return jsonify({"tag_counts": dict(top)})

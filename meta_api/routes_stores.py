@@ -31,7 +31,8 @@ def list_projects(store_id: str) -> Response:
     with_metadata = query.metadata or query.filterByTag is not None or query.includeEmpty
     tagged = None
     if query.filterByTag is not None:
-        tagged = search_index().reader.names_with_tag("project", query.filterByTag, store.name)
+        reader = search_index().fresh_reader()
+        tagged = reader.names_with_tag("project", query.filterByTag, store.name)
     result = [
         projects.summary(store, entry, context.actor(), with_metadata=with_metadata)
         for entry in projects.readable_projects(store, context.actor())

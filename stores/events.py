@@ -27,23 +27,37 @@ class Change:
     dest: Location | None = None
 
 
-Listener = Callable[[Change], None]
+Listener = Callable[[Change, int], None]  # the change and its sequence number
 
 
 class ChangeFeed:
-    """Synchronous fan-out to listeners; a failing listener is logged, never fails a write."""
+    """Synchronous fan-out to listeners; a failing listener is logged, never fails a write.
+
+    Every change gets the next sequence number, and listeners hear of changes in that
+    order: whoever follows the feed (the index) can tell a reader which writes it has
+    taken in, and a reader can wait for everything acknowledged before it began
+    (`last_seq`).
+    """
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
-        self._guard = threading.Lock()
+        self._guard = threading.RLock()
+        self._seq = 0
 
     def subscribe(self, listener: Listener) -> None:
         with self._guard:
             self._listeners.append(listener)
 
+    @property
+    def last_seq(self) -> int:
+        """The number of the latest change announced."""
+        return self._seq
+
     def emit(self, change: Change) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(change)
-            except Exception:  # noqa: BLE001 - a listener must not break a write
-                log.exception("change listener %r failed on %s", listener, change)
+        with self._guard:  # listeners only queue work: holding this keeps the order
+            self._seq += 1
+            for listener in self._listeners:
+                try:
+                    listener(change, self._seq)
+                except Exception:  # noqa: BLE001 - a listener must not break a write
+                    log.exception("change listener %r failed on %s", listener, change)

@@ -325,6 +325,9 @@ def wait_reconciled(server: ServerProcess, timeout: float) -> dict[str, Any]:
     raise RuntimeError(f"the server's reconcile did not finish in {timeout:.0f} s")
 
 
+WRITE_THEN_READ_RUNS = 30
+
+
 def over_http(
     shapes: list[Shape],
     expected: dict,
@@ -375,6 +378,12 @@ def over_http(
             }
             h = measured["http"]
             say(f"  HTTP {shape.label}: p50 {h['p50']:.2f} p95 {h['p95']:.2f} ms")
+        info["write_then_refine"] = write_then_refine(http, WRITE_THEN_READ_RUNS)
+        w = info["write_then_refine"]
+        say(
+            f"  tag, then refine at once: p50 {w['p50']:.1f} p95 {w['p95']:.1f} ms; "
+            f"{w['stale']} of {w['runs']} answers missed the write"
+        )
         end = server.memory()
         info["rss_end_MiB"] = round(end.rss / MIB, 1)
         info["peak_MiB"] = round(end.hwm / MIB, 1)
@@ -384,6 +393,22 @@ def over_http(
         server.stop()
         info["log_warnings"] = log_warnings(server.log_path)
     return results, info
+
+
+def write_then_refine(http: HttpClient, runs: int) -> dict[str, Any]:
+    """Read-your-writes at this size: tag an asset through the API, then at once ask for
+    the refine over that tag. The refine waits for the index to commit the tag (that wait
+    is what is timed); an answer without the asset is counted as stale."""
+    assets = http.get("/api/assets", [("limit", runs), ("sort", "name")])["assets"]
+    samples, stale = [], 0
+    for n, asset in enumerate(assets):
+        tag = f"bench-fresh-{n}"
+        http.post(f"/api/{asset['store']}/{asset['project']}/tags/{asset['id']}", [tag])
+        started = time.perf_counter()
+        answer = http.get("/api/tags/refine", [("include_tags", tag)])
+        samples.append((time.perf_counter() - started) * 1000)
+        stale += answer["tag_counts"].get(tag) != 1
+    return {**stats(samples), "runs": len(samples), "stale": stale}
 
 
 def thread_warmup(http: HttpClient, shape: Shape) -> dict[str, Any]:

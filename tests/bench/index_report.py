@@ -190,4 +190,12 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         result["summary"],
     ]
+    fresh = (result.get("server") or {}).get("write_then_refine")
+    if fresh:
+        lines[-2:-2] = [
+            f"Tag an asset, then refine over that tag at once ({fresh['runs']} times, "
+            f"read-your-writes): p50 {fresh['p50']:.1f} / p95 {fresh['p95']:.1f} ms; "
+            f"{fresh['stale']} answers missed the write.",
+            "",
+        ]
     return "\n".join(lines)

@@ -161,6 +161,19 @@ class HttpClient:
         answer = self._get("/api/assets", params)
         return [asset["name"] for asset in answer["assets"]], answer["total"]
 
+    def post(self, path: str, body: Any) -> Any:
+        self.conn.request(
+            "POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        response = self.conn.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise WrongAnswer(f"POST {path} answered {response.status}: {answer[:300]!r}")
+        return json.loads(answer)
+
+    def get(self, path: str, params: list[tuple[str, Any]]) -> Any:
+        return self._get(path, params)
+
     def close(self) -> None:
         self.conn.close()
 

@@ -98,6 +98,7 @@ def build_workers(settings: Settings, registry: Registry) -> WorkerPool:
         zip_max_files=limits.zip_max_files,
         zip_max_total_bytes=limits.zip_max_total_bytes,
         dzi_max_pixels=limits.dzi_max_pixels,
+        dzi_max_tiles=limits.dzi_max_tiles,
     )
     return build_pool(settings.state_dir, registry, workers, limits.threads)
 
@@ -117,13 +118,19 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     props = SqlitePropertyManager(settings.state_dir / "dav-properties.sqlite")
     locks = SqliteLockStorage(settings.state_dir / "dav-locks.sqlite")
-    provider = AssetDAVProvider(registry, show_sidecars=settings.show_sidecars)
+    provider = AssetDAVProvider(
+        registry,
+        show_sidecars=settings.show_sidecars,
+        propfind_depth_infinity=settings.webdav.propfind_depth_infinity,
+    )
     search = SearchIndex(
         settings.state_dir / "index",
         registry,
         watch=settings.index.watch,
         reconcile_interval=settings.index.reconcile_interval,
         read_timeout=settings.index.read_timeout,
+        # a write stays silent at most this long (limits.idle_timeout): older ones are dead
+        sweep_after=2 * settings.limits.idle_timeout,
     )
     dav = WsgiDAVApp(
         {

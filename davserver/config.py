@@ -38,6 +38,7 @@ class WorkerSettings:
     zip_max_files: int = 10_000
     zip_max_total_bytes: int = 2 << 30
     dzi_max_pixels: int = 250_000_000
+    dzi_max_tiles: int = 100_000
 
 
 @dataclass
@@ -58,6 +59,35 @@ class UploadSettings:
 
 
 @dataclass
+class LimitSettings:
+    """What one client may take: connections, time to send a request, header sizes."""
+
+    connections_per_address: int = 64
+    header_timeout: int = 10  # seconds for the request line and all headers
+    min_body_rate: int = 1024  # bytes/s a body must average, after its first header_timeout
+    max_request_line: int = 8 * 1024  # bytes; longer is 414
+    max_header_bytes: int = 64 * 1024  # bytes of all header fields; more is 431
+    max_header_fields: int = 100  # more is 431
+    idle_timeout: int = 60  # seconds a kept-alive connection may wait for its next request
+
+
+LIMIT_RANGES = {
+    "connections_per_address": (1, 100_000),
+    "header_timeout": (1, 3600),
+    "min_body_rate": (0, 1 << 30),
+    "max_request_line": (1024, 1 << 20),
+    "max_header_bytes": (4096, 16 << 20),
+    "max_header_fields": (16, 10_000),
+    "idle_timeout": (1, 3600),
+}
+
+
+@dataclass
+class WebdavSettings:
+    propfind_depth_infinity: bool = False  # answer PROPFIND Depth: infinity (else 403)
+
+
+@dataclass
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -67,12 +97,15 @@ class Settings:
     log_level: str = "INFO"
     show_sidecars: bool = False
     threads: int = 16
+    max_threads: int = 128
     users_file: Path | None = None
     token_ttl: int = 12 * 3600
     failed_login_delay_max: float = 5.0
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    webdav: WebdavSettings = field(default_factory=WebdavSettings)
     config_file: Path | None = None
 
     @property
@@ -89,6 +122,11 @@ ENV_VARS = {
     "ASSETDAV_LOG_LEVEL": "log_level",
     "ASSETDAV_SHOW_SIDECARS": "show_sidecars",
     "ASSETDAV_THREADS": "threads",
+    "ASSETDAV_MAX_THREADS": "max_threads",
+    "ASSETDAV_CONNECTIONS_PER_ADDRESS": "connections_per_address",
+    "ASSETDAV_HEADER_TIMEOUT": "header_timeout",
+    "ASSETDAV_MIN_BODY_RATE": "min_body_rate",
+    "ASSETDAV_PROPFIND_DEPTH_INFINITY": "propfind_depth_infinity",
     "ASSETDAV_USERS_FILE": "users_file",
     "ASSETDAV_TOKEN_TTL": "token_ttl",
     "ASSETDAV_FAILED_LOGIN_DELAY_MAX": "failed_login_delay_max",
@@ -240,6 +278,7 @@ WORKER_LIMITS = {
     "zip_max_files": (1, 10**9),
     "zip_max_total_bytes": (1, 1 << 50),
     "dzi_max_pixels": (1, 10**12),
+    "dzi_max_tiles": (1, 10**8),
 }
 
 
@@ -279,6 +318,13 @@ def _uploads_from_yaml(raw: Any, uploads: UploadSettings, source: str) -> None:
         uploads.max_size = parse_size(raw["max_size"], f"{source}uploads.max_size")
 
 
+def _limits_from_yaml(raw: Any, limits: LimitSettings, source: str) -> None:
+    raw = _options(raw, f"{source}limits", LIMIT_RANGES)
+    for key, value in (raw or {}).items():
+        low, high = LIMIT_RANGES[key]
+        setattr(limits, key, _as_int(value, f"{source}limits.{key}", low, high))
+
+
 def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) -> None:
     if key == "host":
         settings.host = str(value)
@@ -297,6 +343,23 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         settings.show_sidecars = _as_bool(value, f"{source}show_sidecars")
     elif key == "threads":
         settings.threads = _as_int(value, f"{source}threads", 2, 256)
+    elif key == "max_threads":
+        settings.max_threads = _as_int(value, f"{source}max_threads", 2, 4096)
+    elif key == "limits":
+        _limits_from_yaml(value, settings.limits, source)
+    elif key in LIMIT_RANGES:
+        low, high = LIMIT_RANGES[key]
+        setattr(settings.limits, key, _as_int(value, f"{source}limits.{key}", low, high))
+    elif key == "webdav":
+        raw = _options(value, f"{source}webdav", ("propfind_depth_infinity",)) or {}
+        if "propfind_depth_infinity" in raw:
+            settings.webdav.propfind_depth_infinity = _as_bool(
+                raw["propfind_depth_infinity"], f"{source}webdav.propfind_depth_infinity"
+            )
+    elif key == "propfind_depth_infinity":
+        settings.webdav.propfind_depth_infinity = _as_bool(
+            value, f"{source}webdav.propfind_depth_infinity"
+        )
     elif key == "users_file":
         settings.users_file = _resolve(value, base) if value else None
     elif key == "failed_login_delay_max":
@@ -379,6 +442,15 @@ def load_settings(
         else:
             _apply(settings, key, value, cwd, "--")
     return settings
+
+
+def check_threads(settings: Settings) -> None:
+    """The pool must be able to outgrow what one client address may hold."""
+    if settings.max_threads < settings.threads:
+        raise ConfigError(
+            f"max_threads ({settings.max_threads}) is below threads ({settings.threads}); "
+            "raise max_threads."
+        )
 
 
 def require_stores(settings: Settings) -> None:

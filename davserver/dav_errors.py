@@ -18,6 +18,7 @@ from wsgidav.dav_error import (
     HTTP_MEDIATYPE_NOT_SUPPORTED,
     HTTP_NOT_FOUND,
     HTTP_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_REQUEST_TIMEOUT,
     DAVError,
 )
 
@@ -39,6 +40,7 @@ _STATUS: tuple[tuple[type[errors.StoreError], int], ...] = (
     (errors.TooLarge, HTTP_REQUEST_ENTITY_TOO_LARGE),
     (errors.UnsupportedType, HTTP_MEDIATYPE_NOT_SUPPORTED),
     (errors.InsufficientStorage, HTTP_INSUFFICIENT_STORAGE),
+    (errors.RequestTimeout, HTTP_REQUEST_TIMEOUT),
 )
 
 

@@ -6,12 +6,11 @@ import logging
 import signal
 import threading
 
-from cheroot import wsgi
-
 from .app import build_application, build_registry, build_users
-from .config import Settings
-from .connections import BoundedDrainConnection
+from .config import Settings, check_threads
+from .connections import RequestLimits
 from .demo import seed_demo_store
+from .http_server import GuardedServer
 
 log = logging.getLogger("assetdav")
 
@@ -47,19 +46,51 @@ def prepare_stores(settings: Settings) -> None:
             )
 
 
-def serve(settings: Settings) -> int:
-    check_exposure(settings, has_users=build_users(settings).has_users())
-    prepare_stores(settings)
-    app = build_application(settings)
-    server = wsgi.Server(
+def listening_server(settings: Settings) -> GuardedServer:
+    """The HTTP server, bound to its port: before anything touches the state dir, so a
+    second server on a taken port stops at once and changes nothing."""
+    limits = settings.limits
+    server = GuardedServer(
         (settings.host, settings.port),
-        app.wsgi,
-        numthreads=settings.threads,
-        server_name="assetdav",
-        timeout=60,
-        shutdown_timeout=5,
+        threads=settings.threads,
+        max_threads=settings.max_threads,
+        connections_per_address=limits.connections_per_address,
+        idle_timeout=limits.idle_timeout,
+        limits=RequestLimits(
+            header_timeout=limits.header_timeout,
+            min_body_rate=limits.min_body_rate,
+            max_request_line=limits.max_request_line,
+            max_header_bytes=limits.max_header_bytes,
+            max_header_fields=limits.max_header_fields,
+        ),
     )
-    server.ConnectionClass = BoundedDrainConnection
+    try:
+        server.prepare()
+    except OSError as exc:
+        taken = "in use" in str(exc).lower()
+        raise RefusedToStart(
+            f"cannot listen on {settings.host}:{settings.port}: "
+            + (
+                "the port is taken (another assetdav?); pick another with --port N "
+                "or ASSETDAV_PORT, or stop the other server"
+                if taken
+                else f"{exc}; check --host and --port"
+            )
+        ) from None
+    return server
+
+
+def serve(settings: Settings) -> int:
+    check_threads(settings)
+    check_exposure(settings, has_users=build_users(settings).has_users())
+    server = listening_server(settings)
+    try:
+        prepare_stores(settings)
+        app = build_application(settings)
+    except BaseException:
+        server.stop()
+        raise
+    server.wsgi_app = app.wsgi
     stopping = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -70,7 +101,6 @@ def serve(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    server.prepare()
     host, port = server.bind_addr[:2]
     shown = f"[{host}]" if ":" in host else host
     log.info(

@@ -30,6 +30,7 @@ _STATUS: tuple[tuple[type[errors.StoreError], int], ...] = (
     (errors.TooLarge, 413),
     (errors.UnsupportedType, 415),
     (errors.InsufficientStorage, 507),
+    (errors.RequestTimeout, 408),
 )
 
 

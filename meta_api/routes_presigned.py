@@ -83,7 +83,7 @@ def presign_upload() -> Response:
     """A URL that accepts one PUT of the file, without other credentials."""
     grant: UploadGrant = request.context.json
     store, project = context.project(grant.store, grant.project)
-    asset = store.locate(f"{project.name}/{grant.asset}")
+    asset = context.asset_location(project, grant.asset)
     store.check_write(context.actor(), asset)
     name = upload_filename(grant.filename)
     store.rules.check_new_file(name, grant.size)
@@ -159,7 +159,7 @@ def presigned_put(token: str) -> Response:
     request.environ["assetdav.actor"] = actor  # the URL acts for the user who asked for it
     try:
         store, project = context.project(grant["store"], grant["project"])
-        asset = store.locate(f"{project.name}/{grant['asset']}")
+        asset = context.asset_location(project, grant["asset"])
         with begin_upload(
             store,
             actor,
@@ -208,7 +208,12 @@ def presign_download() -> Response:
     "get",
     "presigned",
     "The file behind a presigned download URL (Range and conditional requests work).",
-    {"200": "the file's bytes", "403": "tampered or expired", "404": "not there (yet)"},
+    {
+        "200": "the file's bytes",
+        "400": "a path that is not UTF-8 or holds control characters",
+        "403": "tampered or expired",
+        "404": "not there (yet)",
+    },
 )
 def presigned_get(token: str) -> Response:
     """The file behind a presigned download URL (Range and conditional requests work)."""

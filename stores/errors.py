@@ -95,6 +95,12 @@ class UnsupportedType(StoreError):
     title = "Unsupported content type"
 
 
+class RequestTimeout(StoreError):
+    """The client sent its request too slowly."""
+
+    title = "Request timeout"
+
+
 class InsufficientStorage(StoreError):
     title = "Store full"
 

@@ -51,9 +51,9 @@ def test_binds_loopback_by_default_and_logs_each_request(server):
     server.stop()
     log = server.log()
     assert f"listening on http://127.0.0.1:{server.port}/" in log
-    assert "GET /api/list 200" in log
-    assert "PROPFIND /demo/ 207" in log
-    assert "GET /demo/missing.txt 404" in log
+    assert 'GET "/api/list" 200' in log
+    assert 'PROPFIND "/demo/" 207' in log
+    assert 'GET "/demo/missing.txt" 404' in log
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

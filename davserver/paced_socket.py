@@ -1,0 +1,77 @@
+"""Deadlines on what a client sends, enforced where cheroot reads the socket.
+
+cheroot gives each read the same timeout (60 s), so a client that sends one header line
+per second, or a body at one byte per second, keeps a worker thread forever. A
+`PacedSocket` stands in for the socket under the connection's reader: while the request
+line and headers arrive there is one total deadline, and while the body arrives the
+client must keep up an average rate (after a grace period). A read past its deadline
+raises `socket.timeout`, which cheroot answers with 408.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+
+class PacedSocket:
+    """A socket whose reads obey the current request's deadline (none between requests)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._idle_timeout = sock.gettimeout()
+        self._headers_until: float | None = None
+        self._body: tuple[float, float, float] | None = None  # (start, grace, bytes/s)
+        self._body_bytes = 0
+        self.timed_out = False
+
+    # --- what the request sets --------------------------------------------------------
+
+    def expect_headers(self, within: float) -> None:
+        """The request line and headers must be in within `within` seconds from now."""
+        self._body = None
+        self._headers_until = time.monotonic() + within
+        self.timed_out = False
+
+    def expect_body(self, min_rate: float, grace: float) -> None:
+        """From now on the body must come at `min_rate` bytes/s on average, measured from
+        now, after the first `grace` seconds."""
+        self._headers_until = None
+        self._body = (time.monotonic(), grace, float(min_rate)) if min_rate > 0 else None
+        self._body_bytes = 0
+
+    def done(self) -> None:
+        """Between requests: no deadline (an idle connection waits in the selector)."""
+        self._headers_until = None
+        self._body = None
+        self._sock.settimeout(self._idle_timeout)
+
+    # --- what the reader calls -----------------------------------------------------------
+
+    def _time_left(self) -> float | None:
+        now = time.monotonic()
+        if self._headers_until is not None:
+            return self._headers_until - now
+        if self._body is not None:
+            start, grace, rate = self._body
+            return start + grace + self._body_bytes / rate - now
+        return None
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        left = self._time_left()
+        if left is not None:
+            if left <= 0:
+                self.timed_out = True
+                raise TimeoutError("timed out")
+            self._sock.settimeout(min(left, self._idle_timeout or left))
+        try:
+            received = self._sock.recv_into(buffer, nbytes, flags)
+        except TimeoutError:
+            self.timed_out = left is not None
+            raise
+        self._body_bytes += received
+        return received
+
+    def __getattr__(self, name: str) -> Any:  # fileno, _decref_socketios, ...
+        return getattr(self._sock, name)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from typing import Any
 
-from wsgidav.dav_error import HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_error import (
+    HTTP_FORBIDDEN,
+    HTTP_NOT_FOUND,
+    HTTP_PRECONDITION_FAILED,
+    DAVError,
+    PRECONDITION_CODE_PropfindFiniteDepth,
+)
 from wsgidav.dav_provider import DAVProvider
 
 from stores import FileStore, Location, Registry
@@ -13,16 +20,29 @@ from stores.names import SIDECAR_NAME, split_path
 from stores.store import Entry
 
 from .dav_errors import dav_errors
-from .resources import FileResource, FolderResource, RootCollection, SidecarResource
+from .resources import (
+    FileResource,
+    FolderResource,
+    RootCollection,
+    SidecarResource,
+    overwrite_allowed,
+)
 
 WRITE_CHECKED_UP_FRONT = {"PROPPATCH", "LOCK", "UNLOCK"}
 
 
 class AssetDAVProvider(DAVProvider):
-    def __init__(self, registry: Registry, *, show_sidecars: bool = False) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        show_sidecars: bool = False,
+        propfind_depth_infinity: bool = False,
+    ) -> None:
         super().__init__()
         self.registry = registry
         self.show_sidecars = show_sidecars
+        self.propfind_depth_infinity = propfind_depth_infinity
 
     def __repr__(self) -> str:
         return f"AssetDAVProvider(stores={self.registry.names()})"
@@ -38,6 +58,8 @@ class AssetDAVProvider(DAVProvider):
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         self._count_get_resource_inst += 1
+        if not path.isascii():  # one URL per resource, whichever form the client sent
+            path = unicodedata.normalize("NFC", path)
         with dav_errors():
             parts = split_path(path)
             if not parts:
@@ -67,8 +89,19 @@ class AssetDAVProvider(DAVProvider):
         self, environ: dict[str, Any], start_response: Any, default_handler: Any
     ) -> Any:
         """PROPPATCH and LOCK/UNLOCK change things without calling a write operation of
-        `stores` first; refuse them up front (a plain 403) to users who may not write."""
-        if environ["REQUEST_METHOD"] in WRITE_CHECKED_UP_FRONT:
+        `stores` first; refuse them up front (a plain 403) to users who may not write.
+        PROPFIND with Depth infinity is refused (RFC 4918 9.1) unless configured; a PUT
+        that may not replace a file (`Overwrite: F`) finds it there: 412."""
+        method = environ["REQUEST_METHOD"]
+        if method == "PROPFIND" and self._infinite_propfind_refused(environ):
+            raise DAVError(
+                HTTP_FORBIDDEN,
+                "PROPFIND with Depth: infinity is not served here; ask with Depth: 1.",
+                err_condition=PRECONDITION_CODE_PropfindFiniteDepth,
+            )
+        if method == "PUT" and self._overwrite_refused(environ):
+            raise DAVError(HTTP_PRECONDITION_FAILED, "The file exists and Overwrite is F.")
+        if method in WRITE_CHECKED_UP_FRONT:
             with dav_errors():
                 parts = split_path(environ.get("PATH_INFO", ""))
                 store = self.registry.find(parts[0]) if parts else None
@@ -76,6 +109,16 @@ class AssetDAVProvider(DAVProvider):
                     loc = store.locate("/".join(parts[1:]))
                     store.check_write(environ["assetdav.actor"], loc)
         return default_handler(environ, start_response)
+
+    def _infinite_propfind_refused(self, environ: dict[str, Any]) -> bool:
+        """No Depth header means infinity (RFC 4918 9.1)."""
+        depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
+        return depth == "infinity" and not self.propfind_depth_infinity
+
+    def _overwrite_refused(self, environ: dict[str, Any]) -> bool:
+        if overwrite_allowed(environ):
+            return False
+        return self.get_resource_inst(environ.get("PATH_INFO", ""), environ) is not None
 
     def resource_for_entry(self, parent: FolderResource, entry: Entry) -> Any:
         """A member resource from a directory scan, without looking the path up again."""

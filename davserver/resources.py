@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from wsgidav import util
 from wsgidav.dav_error import (
     HTTP_FORBIDDEN,
+    HTTP_PRECONDITION_FAILED,
     HTTP_REQUEST_ENTITY_TOO_LARGE,
     DAVError,
     PRECONDITION_CODE_ProtectedProperty,
@@ -16,8 +19,9 @@ from wsgidav.dav_error import (
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from stores import ASSET_LEVEL, PROJECT_LEVEL, Actor, FileStore, Location, transfer
+from stores.errors import AlreadyExists
 from stores.hashing import new_hasher
-from stores.names import SIDECAR_NAME
+from stores.names import SIDECAR_NAME, normalize_name
 from stores.store import MAX_SIDECAR_BYTES
 from stores.writer import FileWriter
 
@@ -204,12 +208,14 @@ class FolderResource(_StoreBacked, DAVCollection):
 
     @mapped
     def create_collection(self, name: str) -> None:
-        self.store.make_folder(self.actor, self.loc.child(name))
+        self.store.make_folder(self.actor, self.loc.child(normalize_name(name)))
 
     @mapped
     def create_empty_resource(self, name: str) -> Any:
         """PUT: a file that appears only once its body has arrived whole. LOCK on an
-        unmapped URL: an empty file now (RFC 4918 lock-null replacement)."""
+        unmapped URL: an empty file now (RFC 4918 lock-null replacement). New names are
+        stored in NFC, whatever normalisation the client sent (macOS sends NFD)."""
+        name = normalize_name(name)
         child = self.loc.child(name)
         path = _join(self.path, name)
         if name == SIDECAR_NAME and child.parent.is_owner_folder():
@@ -283,17 +289,19 @@ class FolderResource(_StoreBacked, DAVCollection):
 
 
 class _PutStream:
-    """What WsgiDAV's PUT writes into: a FileWriter whose close() commits."""
+    """What WsgiDAV's PUT writes into: a FileWriter whose close() commits. One that may
+    not replace a file (`create_only`) finds one there at the end: 412."""
 
-    def __init__(self, writer: FileWriter) -> None:
+    def __init__(self, writer: FileWriter, create_only: bool = False) -> None:
         self._writer = writer
+        self._create_only = create_only
 
     def write(self, data: bytes) -> None:
         with dav_errors():
             self._writer.write(data)
 
     def close(self) -> None:
-        with dav_errors():
+        with dav_errors(), _exists_is_412(self._create_only):
             self._writer.commit()
 
     def abort(self) -> None:
@@ -303,6 +311,26 @@ class _PutStream:
     def digest(self) -> str | None:
         """The content hash of what was written, once it is in place."""
         return self._writer.hexdigest if self._writer.done else None
+
+
+@contextmanager
+def _exists_is_412(create_only: bool) -> Iterator[None]:
+    """A PUT that may not replace a file, finding one there after all: 412, not 409."""
+    try:
+        yield
+    except AlreadyExists:
+        if create_only:
+            raise DAVError(HTTP_PRECONDITION_FAILED, "The file exists (Overwrite: F).") from None
+        raise
+
+
+def overwrite_allowed(environ: dict[str, Any]) -> bool:
+    """Whether a PUT may replace an existing file: not with `Overwrite: F` (GNOME's gvfs
+    sends it) nor `If-None-Match: *`."""
+    return (
+        environ.get("HTTP_OVERWRITE", "T").strip().upper() != "F"
+        and environ.get("HTTP_IF_NONE_MATCH", "").strip() != "*"
+    )
 
 
 def expected_body_size(environ: dict[str, Any]) -> int | None:
@@ -380,10 +408,15 @@ class FileResource(_StoreBacked, DAVNonCollection):
 
     @mapped
     def begin_write(self, *, content_type: str | None = None) -> _PutStream:
-        writer = self.store.open_writer(
-            self.actor, self.loc, expected_size=expected_body_size(self.environ)
-        )
-        self._stream = _PutStream(writer)
+        create_only = not overwrite_allowed(self.environ)
+        with _exists_is_412(create_only):
+            writer = self.store.open_writer(
+                self.actor,
+                self.loc,
+                expected_size=expected_body_size(self.environ),
+                create_only=create_only,
+            )
+        self._stream = _PutStream(writer, create_only)
         return self._stream
 
     def end_write(self, *, with_errors: bool) -> None:

@@ -48,7 +48,7 @@ class ProjectList(RootModel[list[ProjectSummary]]):
 
 
 class CreateProject(BaseModel):
-    id: str | None = Field(None, description="folder name of the project (defaults to name)")
+    id: str = Field(min_length=1, description="folder name of the project")
     name: str | None = Field(None, description="display name (defaults to id)")
     groups: list[str] = Field(default_factory=list, description="groups granting access")
 
@@ -171,7 +171,9 @@ class AssetMetaEdit(BaseModel):
 
 
 class FilesQuery(BaseModel):
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(
+        None, ge=0, description="default: the current one; 0: the files outside version folders"
+    )
 
 
 class FileEntry(BaseModel):
@@ -185,7 +187,11 @@ class FileList(RootModel[list[FileEntry]]):
 
 
 class UploadQuery(BaseModel):
-    filename: str = Field(min_length=1)
+    filename: str | None = Field(
+        None,
+        min_length=1,
+        description="default: the Content-Disposition header's filename, or the file part's",
+    )
     create: bool = False
     update: bool = False
 

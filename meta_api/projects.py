@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stores import Actor, FileStore, Location
+from stores.errors import StoreError
 from stores.model import clean_tags
 from stores.store import Entry
 
@@ -124,11 +125,32 @@ def update_project_meta(
         edit_project(store, actor, project, lambda metadata: metadata.update(file_edits))
 
 
+def creation_date(store: FileStore, actor: Actor, entry: Entry) -> str:
+    """When the project was made, as its sidecar says (`created`, else its `Created`
+    history entry): a folder's ctime moves with every rename, chmod or restore."""
+    try:
+        meta = store.read_meta(actor, store.locate(entry.name)) or {}
+    except StoreError:
+        meta = {}
+    created = meta.get("created")
+    if not isinstance(created, str) or not created:
+        history = meta.get("history") if isinstance(meta.get("history"), list) else []
+        created = next(
+            (
+                str(h.get("Time"))
+                for h in history
+                if isinstance(h, dict) and h.get("Type") == "Created" and h.get("Time")
+            ),
+            "",
+        )
+    return created[:19] if created else date_text(entry.stat.st_ctime)
+
+
 def summary(store: FileStore, entry: Entry, actor: Actor, *, with_metadata: bool) -> dict[str, Any]:
     result: dict[str, Any] = {
         "name": entry.name,
         "id": entry.name,
-        "creationDate": date_text(entry.stat.st_ctime),
+        "creationDate": creation_date(store, actor, entry),
     }
     if with_metadata:
         meta = project_meta(store, actor, store.locate(entry.name))

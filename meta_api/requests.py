@@ -22,13 +22,48 @@ def describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+MAX_JSON_DEPTH = 64  # nesting levels of a JSON body; no route needs more
+
+
 def treat_body_as_json() -> None:
     """A JSON body sent without `Content-Type: application/json` (curl -d) is still JSON;
-    anything that does not parse is a 400."""
-    if request.get_json(force=True, silent=True) is None:
+    anything that does not parse, or nests deeper than MAX_JSON_DEPTH, is a 400."""
+    too_deep = ApiError(
+        400, "Invalid JSON", f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels."
+    )
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:
+        raise too_deep from None
+    if body is None:
         raise ApiError(400, "Invalid JSON", "The request body must be JSON.")
+    if nesting(body) > MAX_JSON_DEPTH:
+        raise too_deep
     request.environ["CONTENT_TYPE"] = "application/json"
     request.__dict__.pop("_parsed_content_type", None)
+
+
+def nesting(value: object) -> int:
+    """How deep lists and objects nest in a parsed JSON value (counted without recursion,
+    and only as far as one level past the limit)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_query(model: type[M]) -> M:
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise ApiError(400, "Invalid request", describe(exc)) from None
 
 
 def parse_body(model: type[M]) -> M:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.http import parse_options_header
 
 from stores import model
-from stores.errors import StoreError
+from stores.errors import InvalidName, StoreError
 from stores.versions import begin_upload
 
 from . import context
 from .models import AssetMeta, AssetMetaEdit, FileList, FilesQuery, Uploaded, UploadQuery
+from .multipart import FilePart
 from .requests import body_length, stream_body
 from .spec import endpoint
 
@@ -56,7 +58,7 @@ def list_files(store_id: str, project_id: str, asset_id: str) -> Response:
     query: FilesQuery = request.context.query
     meta = store.read_meta(context.actor(), asset) or {}
     public = model.public_asset(meta)
-    version = query.version or public["version"]
+    version = public["version"] if query.version is None else query.version
     if query.version is not None and query.version > public["version"]:
         raise context.ApiError(
             400,
@@ -65,22 +67,22 @@ def list_files(store_id: str, project_id: str, asset_id: str) -> Response:
             f"(its current version is {public['version']}).",
         )
     files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
-    prefix = f"{version}/"
     base = request.host_url.rstrip("/") + quote(asset.url_path())
-    entries = (
-        [
-            {
-                "name": key[len(prefix) :],
-                "url": f"{base}/{quote(key)}",
-                "default": key[len(prefix) :] == meta.get("filename"),
-            }
-            for key in sorted(files)
-            if key.startswith(prefix)
-        ]
-        if version
-        else []
-    )
+    entries = [
+        {"name": name, "url": f"{base}/{quote(key)}", "default": name == meta.get("filename")}
+        for key, name in _files_of_version(files, version)
+    ]
     return jsonify(entries)
+
+
+def _files_of_version(files: dict, version: int) -> list[tuple[str, str]]:
+    """(key in `files`, name within the version) of one version's files. Version 0 is
+    what sits outside the numbered version folders (files dropped in over WebDAV, or
+    an asset never uploaded to through the API)."""
+    if version:
+        prefix = f"{version}/"
+        return [(key, key[len(prefix) :]) for key in sorted(files) if key.startswith(prefix)]
+    return [(key, key) for key in sorted(files) if not key.split("/", 1)[0].isdigit()]
 
 
 @blueprint.post("/<store_id>/<project_id>/upload/<asset_id>")
@@ -92,23 +94,43 @@ def list_files(store_id: str, project_id: str, asset_id: str) -> Response:
     raw_body="application/octet-stream",
 )
 def upload(store_id: str, project_id: str, asset_id: str) -> Response:
-    """Upload the request body as `filename` in the asset's next version folder.
+    """Upload a file as the asset's next version (`<asset>/<N>/<filename>`): the raw body,
+    or the file part of a multipart/form-data body (as OVE's clients send it). The name
+    is `filename`, else the body's `Content-Disposition: filename=`, else the file part's.
 
     A second upload needs `update=true`; a missing asset needs `create=true`.
     """
     query: UploadQuery = request.context.query
     store, project = context.project(store_id, project_id)
-    asset = store.locate(f"{project.name}/{asset_id}")
+    asset = context.asset_location(project, asset_id)
+    boundary = request.mimetype_params.get("boundary")
+    if request.mimetype == "multipart/form-data" and boundary:
+        part = FilePart(stream_body(), boundary)
+        name, chunks, expected = query.filename or part.filename(), iter(part), None
+    else:
+        name, chunks, expected = query.filename or _disposition_name(), stream_body(), body_length()
+    if not name:
+        raise InvalidName(
+            "Name the file: ?filename=NAME, a Content-Disposition: filename= header, or a "
+            "multipart file part with a file name.",
+            rule="missing-filename",
+        )
     with begin_upload(
         store,
         context.actor(),
         asset,
-        query.filename,
+        name,
         create=query.create,
         update=query.update,
-        expected_size=body_length(),
+        expected_size=expected,
     ) as upload_:
-        for chunk in stream_body():
+        for chunk in chunks:
             upload_.write(chunk)
         upload_.commit()
     return jsonify({"Asset": asset.name, "Filename": upload_.filename, "Version": upload_.version})
+
+
+def _disposition_name() -> str:
+    """The file name of a `Content-Disposition` header (`filename*=` too), "" if none."""
+    header = request.headers.get("Content-Disposition", "")
+    return parse_options_header(header)[1].get("filename", "") if header else ""

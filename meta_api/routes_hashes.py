@@ -99,7 +99,7 @@ def from_hash(store_id: str, project_id: str, asset_id: str) -> Response:
     body: FromHash = request.context.json
     digest = parse_hash(body.hash)
     store, project = context.project(store_id, project_id)
-    asset = store.locate(f"{project.name}/{asset_id}")
+    asset = context.asset_location(project, asset_id)
     sources = locations(digest)
     if not sources:
         raise context.ApiError(

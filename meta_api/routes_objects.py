@@ -7,7 +7,7 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from stores.errors import InvalidName, NotFound, StoreError
+from stores.errors import InvalidName, StoreError
 
 from . import context, projects
 from .errors import ApiError
@@ -29,9 +29,18 @@ def _object(store_id: str, project_id: str, object_id: str):
     return store, project, project.child(f"{object_id}.json")
 
 
+def _object_not_found(loc) -> ApiError:
+    """OVE's answer for an object that does not exist (400, as its documentation says)."""
+    return ApiError(
+        400,
+        "Object not found",
+        f"There is no object {loc.name[:-5]!r} in project {loc.parts[0]!r}; create it with POST.",
+    )
+
+
 def _read(store, loc) -> object:
     if store.stat(loc) is None:
-        raise NotFound(f"There is no object {loc.name[:-5]!r} in project {loc.parts[0]!r}.")
+        raise _object_not_found(loc)
     with store.open_read(context.actor(), loc) as fh:
         try:
             return json.load(fh)
@@ -75,9 +84,12 @@ def create_object(store_id: str, project_id: str, object_id: str) -> Response:
 @blueprint.put(ROUTE)
 @endpoint(ok=Status, body=AnyJson, errors=(400, 409, 413, 507), tags=["objects"])
 def put_object(store_id: str, project_id: str, object_id: str) -> Response:
-    """Create or replace an object. The object `project` is `project.json`: a body without
-    `Metadata` keeps the project's metadata instead of wiping it."""
+    """Replace an object (400 "Object not found" when there is none: POST creates). The
+    object `project` is `project.json`: a body without `Metadata` keeps the project's
+    metadata instead of wiping it."""
     store, project, loc = _object(store_id, project_id, object_id)
+    if store.stat(loc) is None:
+        raise _object_not_found(loc)
     if loc.name == projects.PROJECT_FILE:
         document = request.context.json.root
         if isinstance(document, dict) and "Metadata" not in document:
@@ -95,5 +107,5 @@ def put_object(store_id: str, project_id: str, object_id: str) -> Response:
 def object_info(store_id: str, project_id: str, object_id: str) -> Response:
     store, _project, loc = _object(store_id, project_id, object_id)
     if store.stat(loc) is None:
-        raise NotFound(f"There is no object {object_id!r} in project {project_id!r}.")
+        raise _object_not_found(loc)
     return jsonify({"name": object_id, "index_file": loc.url_path()})

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from stores import model
-from stores.errors import InvalidName
 
 from . import context, projects
 from .models import (
@@ -106,11 +105,6 @@ def create_asset(store_id: str, project_id: str) -> Response:
     """Create an asset (a folder with a sidecar and a `Created` history entry)."""
     store, project = context.project(store_id, project_id)
     body: CreateAsset = request.context.json
-    asset_id = body.id or body.name
-    if not asset_id:
-        raise InvalidName("Give the asset an id (or a name).", rule="missing-id")
-    if "/" in asset_id:
-        raise InvalidName("Asset ids may not contain '/'.", rule="separator")
-    loc = store.locate(f"{project.name}/{asset_id}")
+    loc = context.asset_location(project, body.id or body.name or "")
     store.make_folder(context.actor(), loc, display_name=body.name)
     return jsonify({"Asset": loc.name})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from stores.errors import PermissionDenied
+
 from . import context
 from .errors import ApiError
 from .scan import ScanRunner
@@ -18,11 +20,21 @@ def runner() -> ScanRunner:
 
 
 @blueprint.post("/<store_id>/scan")
-@endpoint(ok=ScanState, ok_status=202, errors=(400, 409), tags=["search"])
+@endpoint(ok=ScanState, ok_status=202, errors=(400, 403, 409), tags=["search"])
 def start_scan(store_id: str) -> Response:
     """Start adopting folders without a sidecar (202); 409 while a scan of this store runs."""
     store = context.store(store_id)
-    started = runner().start(store, context.actor())
+    actor = context.actor()
+    if not store.policy.can_administer(actor) and not any(
+        store.may_write(actor, store.locate(entry.name))
+        for entry in store.list_folder(actor, store.locate(""))
+        if entry.is_dir
+    ):
+        raise PermissionDenied(
+            f"Scanning store {store_id!r} adopts folders as projects and assets: it needs "
+            "write access to one of its projects at least."
+        )
+    started = runner().start(store, actor)
     if started is None:
         raise ApiError(
             409,

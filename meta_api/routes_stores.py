@@ -46,12 +46,9 @@ def list_projects(store_id: str) -> Response:
 def create_project(store_id: str) -> Response:
     """Create a project (a folder with a sidecar) with the groups that may use it."""
     body: CreateProject = request.context.json
-    project_id = body.id or body.name
-    if not project_id:
-        raise InvalidName("Give the project an id (or a name).", rule="missing-id")
     store = context.store(store_id)
-    loc = store.locate(project_id)
-    if loc.level != 1:
-        raise InvalidName(f"{project_id!r} is not a valid project id.", rule="separator")
+    if "/" in body.id:
+        raise InvalidName(f"{body.id!r} is not a project id: ids are one name.", rule="separator")
+    loc = store.locate(body.id)
     store.make_folder(context.actor(), loc, display_name=body.name, groups=body.groups)
     return jsonify({"Project": loc.name})

@@ -15,7 +15,7 @@ from spectree import Response as Responses
 from spectree import SpecTree
 
 from .models import Error
-from .requests import parse_body, treat_body_as_json
+from .requests import parse_body, parse_query, treat_body_as_json
 
 REASONS = {
     400: "Bad request, or a store, project, asset or object that does not exist",
@@ -127,8 +127,11 @@ def endpoint(
                 return func(*args, **kwargs)  # existence checks answer with a bare status
             if body is not None:
                 treat_body_as_json()
-                if request.method == "DELETE":  # spectree validates no DELETE body
-                    request.context = SimpleNamespace(json=parse_body(body), query=None)
+                # spectree validates no DELETE body, and takes a falsy body ([], 0, "") for {}
+                if request.method == "DELETE" or not request.get_json():
+                    request.context = SimpleNamespace(
+                        json=parse_body(body), query=parse_query(query) if query else None
+                    )
                     return func(*args, **kwargs)
             return validated(*args, **kwargs)
 

@@ -48,7 +48,7 @@ class TaskInfo(BaseModel):
     id: str
     createdOn: str
     priority: int
-    status: Literal["new", "processing", "canceled", "done", "error"]
+    status: Literal["new", "processing", "canceling", "canceled", "done", "error"]
     username: str
     storeID: str
     projectID: str

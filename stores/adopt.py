@@ -18,8 +18,9 @@ Progress = Callable[[int, int, int], None]  # (done, total, adopted)
 
 def adopt_unowned(store: FileStore, actor: Actor, progress: Progress | None = None) -> int:
     """Give every project and asset folder of `store` without a sidecar one; folders in
-    projects `actor` may not write are left alone. Returns how many were adopted."""
-    folders = owners(store)
+    projects `actor` may not write are left alone, and those they may not read are not
+    even counted. Returns how many were adopted."""
+    folders = [owner for owner in owners(store) if store.may_read(actor, owner)]
     adopted = 0
     for done, owner in enumerate(folders):
         if progress:

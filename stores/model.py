@@ -88,6 +88,21 @@ def clean_tags(value: Any) -> list[str]:
     return list(seen)
 
 
+MAX_TAG_LENGTH = 256
+
+
+def new_tags(value: Any) -> list[str]:
+    """Tags a client gives (see `clean_tags`), each a printable text of at most
+    MAX_TAG_LENGTH characters: a control character (NUL, a line break) is refused."""
+    tags = clean_tags(value)
+    for tag in tags:
+        if len(tag) > MAX_TAG_LENGTH:
+            raise ValueError(f"tags may be at most {MAX_TAG_LENGTH} characters long")
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in tag):
+            raise ValueError("tags may not contain control characters")
+    return tags
+
+
 def apply_edits(data: dict[str, Any], edits: dict[str, Any], allowed: tuple[str, ...]) -> None:
     """Merge the editable fields of `edits` into `data`; other keys of `edits` are ignored."""
     for key in allowed:
@@ -95,7 +110,7 @@ def apply_edits(data: dict[str, Any], edits: dict[str, Any], allowed: tuple[str,
             continue
         value = edits[key]
         if key == "tags":
-            data["tags"] = clean_tags(value)
+            data["tags"] = new_tags(value)
         elif key == "metadata":
             if value is None:
                 value = {}

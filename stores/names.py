@@ -58,6 +58,23 @@ def check_id(name: str, kind: str) -> str:
     return name
 
 
+def disk_spelling(folder: str | Path, name: str) -> str:
+    """How `name` is spelled on disk in `folder`, whatever its Unicode normalisation:
+    macOS clients and rsync from a Mac write NFD, assetdav writes NFC. `name` itself
+    when no entry matches (or when it is ASCII, which has one spelling only)."""
+    if name.isascii():
+        return name
+    wanted = unicodedata.normalize("NFC", name)
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not entry.name.isascii() and unicodedata.normalize("NFC", entry.name) == wanted:
+                    return entry.name
+    except OSError:
+        pass
+    return name
+
+
 def split_path(path: str) -> tuple[str, ...]:
     """Split a slash-separated path inside a store into checked, NFC-normalised segments.
 

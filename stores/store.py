@@ -7,8 +7,10 @@ owning sidecar true and is announced on the change feed.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from .model import FileRecord
 from .names import (
     SIDECAR_NAME,
     check_id,
+    disk_spelling,
     is_internal,
     is_junk,
     is_within,
@@ -42,6 +45,8 @@ from .sidecar_format import parse_sidecar
 from .sniff import SNIFF_BYTES
 from .undo import UndoLog
 from .writer import FileWriter
+
+log = logging.getLogger(__name__)
 
 MAX_SIDECAR_BYTES = 1 << 20
 FOLDER_PATH_TTL = 2.0  # seconds a safe-joined folder path is reused
@@ -97,13 +102,26 @@ class FileStore:
         Resolving every component of every path (`realpath`) costs a syscall each and was
         a fifth of a small PUT's CPU. The containing folder's check is remembered for a
         moment (see `_folder_path`); the last component is checked each time, and fully
-        resolved when it is a symlink.
+        resolved when it is a symlink. A name that is not on disk as given may be there
+        in another Unicode normalisation (see `disk_spelling`): that one is meant.
         """
-        if len(loc.parts) < 2:
-            return safe_join(self.root, loc.parts)
-        path = self._folder_path(loc.parts[:-1]) / loc.parts[-1]
-        if os.path.islink(path):
-            return safe_join(self.root, loc.parts)
+        if not loc.parts:
+            return safe_join(self.root, ())
+        folder = self._folder_path(loc.parts[:-1]) if len(loc.parts) > 1 else self.root
+        path = folder / loc.parts[-1]
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            spelled = disk_spelling(folder, loc.parts[-1])
+            if spelled == loc.parts[-1]:
+                return path
+            path = folder / spelled
+            try:
+                st = os.lstat(path)
+            except OSError:
+                return path
+        if stat.S_ISLNK(st.st_mode):
+            return safe_join(self.root, (*loc.parts[:-1], path.name))
         return path
 
     def _folder_path(self, parts: tuple[str, ...]) -> Path:
@@ -116,6 +134,11 @@ class FileStore:
         if cached is not None and cached[0] > now:
             return cached[1]
         path = safe_join(self.root, parts)
+        if not path.is_dir() and not all(part.isascii() for part in parts):
+            spelled: list[str] = []
+            for part in parts:  # folders named in another normalisation on disk
+                spelled.append(disk_spelling(safe_join(self.root, tuple(spelled)), part))
+            path = safe_join(self.root, tuple(spelled))
         if len(self._folder_paths) >= FOLDER_PATH_CACHE:
             self._folder_paths.clear()
         self._folder_paths[parts] = (now + FOLDER_PATH_TTL, path)
@@ -533,7 +556,9 @@ class FileStore:
         self._require_owner_folder(owner)
         sidecar = self.sidecar(owner)
         with sidecar.editing(replace_invalid=replace_invalid) as data:
+            recorded = dict(data.get("files") or {}) if isinstance(data.get("files"), dict) else {}
             self._settle(owner, data)
+            _log_taken_in(owner, recorded, data["files"])
             change(data)
             result = data
         if sidecar.changed:
@@ -563,9 +588,9 @@ class FileStore:
     ) -> list[str]:
         """Add, remove or replace tags in one locked edit, so concurrent edits all land."""
         try:
-            added = model.clean_tags(list(add))
+            added = model.new_tags(list(add))
             removed = set(model.clean_tags(list(remove)))
-            replaced = None if replace is None else model.clean_tags(list(replace))
+            replaced = None if replace is None else model.new_tags(list(replace))
         except ValueError as exc:
             raise BadContent(str(exc)) from exc
 
@@ -712,6 +737,29 @@ def _link_new(temp: Path, target: Path, link: Callable[[Path, Path], None]) -> N
 def _link_and_unlink(temp: Path, target: Path) -> None:
     os.link(temp, target)
     os.unlink(temp)
+
+
+def _log_taken_in(owner: Location, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Each file a settle took in from the disk (written behind the server's back: cp,
+    rsync, an editor), with its size before and after, for whoever wonders later."""
+    if before is after or before == after:
+        return
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        was = old.get("size") if isinstance(old, dict) else None
+        now = new.get("size") if isinstance(new, dict) else None
+        same_bytes = isinstance(old, dict) and isinstance(new, dict)
+        if same_bytes and (was, old.get("xxh3_128")) == (now, new.get("xxh3_128")):
+            continue  # only its recorded time moved (touched, copied back)
+        log.info(
+            "took in %s/%s from the disk: %s -> %s",
+            owner.url_path(),
+            key,
+            "new" if was is None else f"{was} bytes",
+            "removed" if now is None else f"{now} bytes",
+        )
 
 
 def _with_records(files: dict[str, Any], records: dict[str, FileRecord]) -> dict[str, Any]:

@@ -119,9 +119,10 @@ def reserve_version(
         while (asset_path / str(version)).exists():
             version += 1
         os.mkdir(asset_path / str(version))
-    kind = "Created" if created_now else "Updated"
 
     def record_version(data: dict[str, Any]) -> None:
+        """Every upload appends `Updated` with its version, the first one too (after the
+        `Created` of the asset), as OVE's own code does."""
         if version >= _as_int(data.get("version")):
             data["version"] = version
             data["filename"] = name
@@ -129,11 +130,7 @@ def reserve_version(
         data["uploaded"] = True
         data["processing_status"] = ""
         data["processing_error"] = ""
-        history = data.setdefault("history", [])
-        if kind == "Created" and history and history[-1].get("Type") == "Created":
-            history[-1]["Version"] = version  # the asset was made by this very upload
-        else:
-            history.append(model.history_entry(kind, version))
+        data.setdefault("history", []).append(model.history_entry("Updated", version))
 
     def unmake_asset() -> None:
         with contextlib.suppress(StoreError, OSError):

@@ -353,7 +353,7 @@ def test_versions_history_and_index_are_those_of_an_ove_upload(server, api):
     assert (
         [(h["Type"], h.get("Version")) for h in by_tus["history"]]
         == [(h["Type"], h.get("Version")) for h in by_ove["history"]]
-        == [("Created", 1), ("Updated", 2)]
+        == [("Created", None), ("Updated", 1), ("Updated", 2)]
     )
     for asset in ("ove", "tus"):
         files = requests.get(api + f"demo/proj/files/{asset}", timeout=5).json()

@@ -9,7 +9,7 @@ import logging
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stores import Actor, FileStore, Location
-from stores.errors import InvalidName, TooLarge
+from stores.errors import TooLarge
 from stores.sniff import SNIFF_BYTES
 from stores.versions import check_upload, place_version
 
@@ -54,9 +54,7 @@ def read_target(metadata: dict[str, str]) -> UploadTarget:
 def locate(store_id: str, project_id: str, asset_id: str) -> tuple[FileStore, Location]:
     """An asset's place in an existing project (which the caller may read)."""
     store, project = context.project(store_id, project_id)
-    if "/" in asset_id:
-        raise InvalidName(f"{asset_id!r} is not an asset id: asset ids contain no '/'.")
-    return store, store.locate(f"{project.name}/{asset_id}")
+    return store, context.asset_location(project, asset_id)
 
 
 def max_size(service: ResumableUploads, store: FileStore | None) -> int:

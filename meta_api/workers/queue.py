@@ -1,8 +1,9 @@
 """The durable task queue: one SQLite table in the state dir that survives restarts.
 
-Tasks follow OVE's states (`new`, `processing`, `canceled`, `done`, `error`). Workers claim
-the highest priority first, oldest first within a priority, and never two tasks of one asset
-at once.
+Tasks follow OVE's states (`new`, `processing`, `canceled`, `done`, `error`), plus
+`canceling`: a running task whose cancel was asked for, until its worker lets go (at its
+next checkpoint) and it is `canceled`. Workers claim the highest priority first, oldest
+first within a priority, and never two tasks of one asset at once.
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ from typing import Any
 
 NEW = "new"
 PROCESSING = "processing"
+CANCELING = "canceling"
 CANCELED = "canceled"
 DONE = "done"
 ERROR = "error"
 FINISHED = frozenset({CANCELED, DONE, ERROR})
+RUNNING = (PROCESSING, CANCELING)  # a worker holds the task
+# cancel_requested: 0 no, 1 cancel, 2 cancel and then put back to `new` (a reset asked
+# for while the worker was still letting go)
+CANCEL, CANCEL_THEN_RESET = 1, 2
+_CLEARED = "worker_name=NULL, start_time=NULL, end_time=NULL, error=NULL, cancel_requested=0"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -168,11 +175,11 @@ class TaskQueue:
             try:
                 row = self._conn.execute(
                     f"SELECT {COLUMNS} FROM tasks t WHERE status=? AND worker_type IN ({marks}) "
-                    "AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.status=? "
+                    "AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.status IN (?, ?) "
                     "AND p.store_id=t.store_id AND p.project_id=t.project_id "
                     "AND p.asset_id=t.asset_id) "
                     "ORDER BY priority DESC, created_on ASC, id ASC LIMIT 1",
-                    (NEW, *types, PROCESSING),
+                    (NEW, *types, *RUNNING),
                 ).fetchone()
                 if row is None:
                     self._conn.execute("COMMIT")
@@ -190,23 +197,36 @@ class TaskQueue:
         return self.get(task.id)
 
     def finish(self, task_id: int, status: str, error: str | None = None) -> None:
-        """End a processing task as done, error or canceled."""
-        self._query(
-            "UPDATE tasks SET status=?, end_time=?, error=? WHERE id=? AND status=?",
-            (status, time.time(), error, task_id, PROCESSING),
-        )
+        """End a running task as done, error or canceled; one reset while it was being
+        canceled goes back to `new` instead."""
+        with self._guard:
+            self._conn.execute(
+                f"UPDATE tasks SET status=?, {_CLEARED} "
+                "WHERE id=? AND cancel_requested=? AND status IN (?, ?)",
+                (NEW, task_id, CANCEL_THEN_RESET, *RUNNING),
+            )
+            self._conn.execute(
+                "UPDATE tasks SET status=?, end_time=?, error=? WHERE id=? AND status IN (?, ?)",
+                (status, time.time(), error, task_id, *RUNNING),
+            )
 
     def requeue(self, task_id: int) -> None:
-        """Put an interrupted task back to `new`, as if it had never started."""
-        self._query(
-            "UPDATE tasks SET status=?, worker_name=NULL, start_time=NULL, end_time=NULL, "
-            "error=NULL WHERE id=? AND status=?",
-            (NEW, task_id, PROCESSING),
-        )
+        """Put an interrupted task back to `new`, as if it had never started (one being
+        canceled ends `canceled`)."""
+        with self._guard:
+            self._conn.execute(
+                f"UPDATE tasks SET status=?, {_CLEARED} WHERE id=? "
+                "AND (status=? OR cancel_requested=?)",
+                (NEW, task_id, PROCESSING, CANCEL_THEN_RESET),
+            )
+            self._conn.execute(
+                "UPDATE tasks SET status=?, end_time=? WHERE id=? AND status=?",
+                (CANCELED, time.time(), task_id, CANCELING),
+            )
 
     def cancel(self, task_id: int) -> str | None:
         """Cancel a task; returns the status it had (None: no such task). A `new` task is
-        canceled at once, a `processing` one is marked and stops at its next checkpoint."""
+        canceled at once; a running one is `canceling` until its worker lets go."""
         with self._guard:
             row = self._conn.execute("SELECT status FROM tasks WHERE id=?", (task_id,)).fetchone()
             if row is None:
@@ -217,25 +237,32 @@ class TaskQueue:
                     (CANCELED, time.time(), task_id),
                 )
             elif row[0] == PROCESSING:
-                self._conn.execute("UPDATE tasks SET cancel_requested=1 WHERE id=?", (task_id,))
+                self._conn.execute(
+                    "UPDATE tasks SET status=?, cancel_requested=? WHERE id=?",
+                    (CANCELING, CANCEL, task_id),
+                )
             return row[0]
 
     def reset(self, task_id: int) -> str | None:
-        """Put a task that is not processing back to `new`; returns the status it had."""
+        """Put a task back to `new`; returns the status it had. A `processing` one stays
+        (cancel it first); a `canceling` one goes back to `new` once its worker lets go."""
         with self._guard:
             row = self._conn.execute("SELECT status FROM tasks WHERE id=?", (task_id,)).fetchone()
             if row is None:
                 return None
-            if row[0] != PROCESSING:
+            if row[0] == CANCELING:
                 self._conn.execute(
-                    "UPDATE tasks SET status=?, worker_name=NULL, start_time=NULL, "
-                    "end_time=NULL, error=NULL, cancel_requested=0 WHERE id=?",
-                    (NEW, task_id),
+                    "UPDATE tasks SET cancel_requested=? WHERE id=?",
+                    (CANCEL_THEN_RESET, task_id),
+                )
+            elif row[0] != PROCESSING:
+                self._conn.execute(
+                    f"UPDATE tasks SET status=?, {_CLEARED} WHERE id=?", (NEW, task_id)
                 )
             return row[0]
 
     def recover(self) -> list[Task]:
-        """After a crash or restart: tasks left `processing` go back to `new` (or end
+        """After a crash or restart: tasks a worker held go back to `new` (or end
         `canceled` when a cancel was asked for). Returns them as they are now."""
         with self._guard:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -243,17 +270,17 @@ class TaskQueue:
                 ids = [
                     r[0]
                     for r in self._conn.execute(
-                        "SELECT id FROM tasks WHERE status=?", (PROCESSING,)
+                        "SELECT id FROM tasks WHERE status IN (?, ?)", RUNNING
                     ).fetchall()
                 ]
                 self._conn.execute(
-                    "UPDATE tasks SET status=?, end_time=? WHERE status=? AND cancel_requested=1",
-                    (CANCELED, time.time(), PROCESSING),
+                    "UPDATE tasks SET status=?, end_time=? WHERE status IN (?, ?) "
+                    "AND cancel_requested=?",
+                    (CANCELED, time.time(), *RUNNING, CANCEL),
                 )
                 self._conn.execute(
-                    "UPDATE tasks SET status=?, worker_name=NULL, start_time=NULL, "
-                    "end_time=NULL, error=NULL WHERE status=?",
-                    (NEW, PROCESSING),
+                    f"UPDATE tasks SET status=?, {_CLEARED} WHERE status IN (?, ?)",
+                    (NEW, *RUNNING),
                 )
                 self._conn.execute("COMMIT")
             except BaseException:

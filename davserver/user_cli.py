@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+import termios
 
 from stores.errors import StoreError
 from stores.users import UserDirectory
@@ -56,12 +57,22 @@ def _group_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class NeedsPassword(Exception):
+    """No password can be asked for (no terminal) and none was given."""
+
+
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass(f"Password for {args.name}: ")
-        if getpass.getpass("Again: ") != password:
+        if not sys.stdin.isatty():
+            raise NeedsPassword
+        try:
+            password = getpass.getpass(f"Password for {args.name}: ")
+            again = getpass.getpass("Again: ")
+        except (EOFError, OSError, termios.error):
+            raise NeedsPassword from None
+        if again != password:
             raise SystemExit("assetdav: the passwords differ; nothing was changed")
     if not password:
         raise SystemExit("assetdav: an empty password is not allowed; nothing was changed")
@@ -106,4 +117,13 @@ def run_user_command(args: argparse.Namespace, directory: UserDirectory) -> int:
     except StoreError as exc:
         print(f"assetdav: {exc.message}", file=sys.stderr)
         return 1
+    except NeedsPassword:
+        print(
+            f"assetdav: {args.name} needs a password and there is no terminal to ask for it; "
+            "pass it on standard input with --password-stdin "
+            f"(echo \"$PASSWORD\" | assetdav user {args.user_command} {args.name} "
+            "--password-stdin ...). Nothing was changed.",
+            file=sys.stderr,
+        )
+        return 2
     return 0

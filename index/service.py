@@ -16,13 +16,14 @@ from whoosh.filedb.filestore import FileStorage
 
 from stores import ASSET_LEVEL, PROJECT_LEVEL, Location, Registry
 from stores.events import MOVED, Change
+from stores.listing import subfolders
 from stores.sweep import sweep_stale_temporaries
 
 from .queries import IndexReader
 from .reconcile import reconcile
 from .schema import SCHEMA
 from .watcher import TreeWatcher
-from .writer import IndexWriterThread, Job, index_project, subfolders
+from .writer import IndexWriterThread, Job, index_project
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class SearchIndex:
         watch: bool = True,
         reconcile_interval: float = 120.0,
         read_timeout: float = 10.0,
+        sweep_after: float = 120.0,
     ) -> None:
         self.path = path
         self.registry = registry
@@ -92,6 +94,7 @@ class SearchIndex:
         self.watcher = TreeWatcher(registry, self.writer) if watch else None
         self.reconcile_interval = reconcile_interval
         self.read_timeout = read_timeout
+        self.sweep_after = sweep_after  # at start, temporaries untouched this long are stale
         self._stop = threading.Event()
         self._reconciler = threading.Thread(
             target=self._reconcile_loop, name="reconciler", daemon=True
@@ -129,7 +132,7 @@ class SearchIndex:
         spend more than a tenth of the time on it (a large tree takes a while to walk)."""
         first = True
         for store in self.registry:
-            sweep_stale_temporaries(store)
+            sweep_stale_temporaries(store, self.sweep_after)
         while not self._stop.is_set():
             started = time.monotonic()
             try:

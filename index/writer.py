@@ -15,7 +15,7 @@ from whoosh.index import Index
 
 from stores import ASSET_LEVEL, PROJECT_LEVEL, FileStore, Location, Registry
 from stores.errors import StoreError
-from stores.names import is_internal
+from stores.listing import subfolders
 
 from .documents import owner_documents, owner_key, project_key
 
@@ -225,15 +225,3 @@ def index_owner(writer: Any, store: FileStore, loc: Location) -> None:
     signature = sidecar_signature(str(sidecar.path))
     for doc in owner_documents(loc, meta, signature, folder_mtime):
         writer.add_document(**doc)
-
-
-def subfolders(path: str) -> list[str]:
-    try:
-        with os.scandir(path) as entries:
-            return sorted(
-                e.name
-                for e in entries
-                if e.is_dir(follow_symlinks=False) and not is_internal(e.name)
-            )
-    except OSError:
-        return []

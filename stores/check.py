@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .errors import SidecarInvalid
 from .hashing import hash_file, mtime_of
 from .layout import ASSET_LEVEL, Location
+from .listing import subfolders
 from .model import FileRecord
-from .names import is_internal
 from .reconcile import iter_owned_files
 from .store import FileStore
+from .sweep import temporaries
 
 Progress = Callable[[int, int, str], None]
 
@@ -20,7 +22,7 @@ Progress = Callable[[int, int, str], None]
 @dataclass(frozen=True)
 class Problem:
     kind: str  # sidecar-invalid | sidecar-missing | not-recorded | size-mismatch |
-    #            hash-mismatch | missing-on-disk
+    #            hash-mismatch | missing-on-disk | temporary
     path: str
     detail: str
 
@@ -31,22 +33,12 @@ class Problem:
 def owners(store: FileStore) -> list[Location]:
     """Every project and asset folder of a store."""
     found: list[Location] = []
-    for project in sorted(_subfolders(str(store.root))):
+    for project in subfolders(store.root):
         loc = store.locate(project)
         found.append(loc)
-        for asset in sorted(_subfolders(str(store.fs_path(loc)))):
+        for asset in subfolders(store.fs_path(loc)):
             found.append(loc.child(asset))
     return found
-
-
-def _subfolders(path: str) -> Iterator[str]:
-    try:
-        with os.scandir(path) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False) and not is_internal(entry.name):
-                    yield entry.name
-    except FileNotFoundError:
-        return
 
 
 def check_store(
@@ -64,6 +56,18 @@ def check_store(
         yield from _check_owner(store, owner, quick)
     if progress:
         progress(len(folders), len(folders), "")
+    now = time.time()
+    for path, is_dir in temporaries(store.root):
+        try:
+            age = now - os.lstat(path).st_mtime
+        except OSError:
+            continue
+        where = "/" + store.name + "/" + os.path.relpath(path, store.root)
+        yield Problem(
+            "temporary",
+            where + ("/" if is_dir else ""),
+            f"left by an interrupted write {age / 60:.0f} min ago; a starting server removes it",
+        )
 
 
 def _check_owner(store: FileStore, owner: Location, quick: bool) -> Iterator[Problem]:

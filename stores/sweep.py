@@ -7,6 +7,8 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from .names import TEMP_PREFIX
 from .store import FileStore
@@ -16,17 +18,24 @@ log = logging.getLogger(__name__)
 STALE_AFTER = 6 * 3600  # seconds; longer than any upload still writing its temporary file
 
 
-def sweep_stale_temporaries(store: FileStore, older_than: float = STALE_AFTER) -> int:
-    """Delete stale temporaries anywhere in the store; returns how many went."""
-    cutoff = time.time() - older_than
-    removed = 0
-    for folder, dirs, files in os.walk(store.root):
+def temporaries(root: Path) -> Iterator[tuple[str, bool]]:
+    """(path, is a folder) of every temporary file or folder under `root`."""
+    for folder, dirs, files in os.walk(root):
         for name in [d for d in dirs if d.startswith(TEMP_PREFIX)]:
             dirs.remove(name)
-            removed += _remove_if_old(os.path.join(folder, name), cutoff, is_dir=True)
+            yield os.path.join(folder, name), True
         for name in files:
             if name.startswith(TEMP_PREFIX):
-                removed += _remove_if_old(os.path.join(folder, name), cutoff, is_dir=False)
+                yield os.path.join(folder, name), False
+
+
+def sweep_stale_temporaries(store: FileStore, older_than: float = STALE_AFTER) -> int:
+    """Delete temporaries untouched for `older_than` seconds anywhere in the store (at
+    start, no write of this server can be using one); returns how many went."""
+    cutoff = time.time() - older_than
+    removed = 0
+    for path, is_dir in temporaries(store.root):
+        removed += _remove_if_old(path, cutoff, is_dir=is_dir)
     if removed:
         log.info(
             "removed %d temporary file(s) left by interrupted writes in store %s",

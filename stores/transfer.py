@@ -25,6 +25,7 @@ from .errors import AlreadyExists, Forbidden, NotFound, StoreError
 from .events import COPIED, CREATED, DELETED, MODIFIED, MOVED, Change
 from .hashing import mtime_of, new_hasher
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
+from .listing import subfolders
 from .model import FileRecord
 from .names import check_id, is_internal, is_within
 from .removal import remove_path
@@ -201,7 +202,7 @@ def _follow_into_assets(store: FileStore, project: Location, hints: HintMap) -> 
     """A project that moved: each asset's sidecar learns its new project. Each is its own
     locked write; one that fails (a full disk) is corrected by its next write, since
     `id`, `project` and `index_file` always follow from where the folder is."""
-    for name in _subfolders(store.fs_path(project)):
+    for name in subfolders(store.fs_path(project)):
         asset = project.child(name)
         try:
             with store.sidecar(asset).editing() as data:
@@ -247,7 +248,7 @@ def collect_hints(store: FileStore, src: Location, is_dir: bool, dst_path: Path)
         take(src, "", dst_path)
     elif src.level == PROJECT_LEVEL:
         take(src, "", dst_path)
-        for name in _subfolders(store.fs_path(src)):
+        for name in subfolders(store.fs_path(src)):
             take(src.child(name), "", dst_path / name)
     return hints
 
@@ -333,7 +334,7 @@ def _stage_sidecars(
     if dst.is_owner_folder():
         owners.append((src, dst, staging))
     if dst.level == PROJECT_LEVEL:
-        for name in _subfolders(staging):
+        for name in subfolders(staging):
             owners.append((src.child(name), dst.child(name), staging / name))
     for source, owner, folder in owners:
         prefix = str(folder.relative_to(staging)) if folder != staging else ""
@@ -418,18 +419,6 @@ def _copy_file(src: Path, dst: Path) -> FileRecord:
         finally:
             os.close(fd)
     return FileRecord(size, hasher.hexdigest(), mtime_of(st))
-
-
-def _subfolders(path: Path) -> list[str]:
-    try:
-        with os.scandir(path) as entries:
-            return sorted(
-                e.name
-                for e in entries
-                if e.is_dir(follow_symlinks=False) and not is_internal(e.name)
-            )
-    except OSError:
-        return []
 
 
 __all__ = ["check_destination", "collect_hints", "copy", "move"]

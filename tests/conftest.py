@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,31 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 TOOLS = REPO.parent / "shared" / "tools"
+
+
+def skipped_clients() -> list[str]:
+    """What of the third-party client tests cannot run here, and why."""
+    reasons = []
+    if not TOOLS.is_dir():
+        reasons.append(
+            f"litmus, rclone and cadaver runs ({TOOLS} is not there: a clone on its own "
+            "lacks ../shared/tools)"
+        )
+    else:
+        for tool in ("litmus", "rclone", "cadaver"):
+            if shutil.which(tool) is None:
+                reasons.append(f"the {tool} run ({tool} is not installed)")
+    if subprocess.run(["mount", "--version"], capture_output=True).returncode != 0 or (
+        os.geteuid() != 0
+    ):
+        reasons.append("the full-disk tests (mounting a small tmpfs needs root)")
+    return reasons
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """One line at the start of the run: what will be skipped, and why."""
+    reasons = skipped_clients()
+    return ["skipped here: " + "; ".join(reasons)] if reasons else ["every client test can run"]
 
 
 def free_port() -> int:

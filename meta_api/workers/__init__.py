@@ -18,11 +18,11 @@ QUEUE_FILE = "workers.sqlite"
 
 
 def builtin_workers(
-    *, zip_max_files: int, zip_max_total_bytes: int, dzi_max_pixels: int
+    *, zip_max_files: int, zip_max_total_bytes: int, dzi_max_pixels: int, dzi_max_tiles: int
 ) -> list[Worker]:
     return [
         ZipWorker(max_files=zip_max_files, max_total_bytes=zip_max_total_bytes),
-        DziWorker(max_pixels=dzi_max_pixels),
+        DziWorker(max_pixels=dzi_max_pixels, max_tiles=dzi_max_tiles),
     ]
 
 

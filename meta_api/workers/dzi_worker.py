@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,10 +63,14 @@ def _tile_mode(image: Image.Image, fmt: str) -> Image.Image:
         return image
     else:
         wanted = "RGB"
+    if image.mode == wanted:
+        return image  # convert() would copy it
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        low, high = image.convert("F").getextrema()
+        floats = image.convert("F")
+        low, high = floats.getextrema()
         scale = 255.0 / (high - low) if high > low else 1.0
-        image = image.convert("F").point(lambda value: (value - low) * scale).convert("L")
+        image = floats.point(lambda value: (value - low) * scale).convert("L")
+        del floats
     return image.convert(wanted)
 
 
@@ -75,6 +80,7 @@ class DziWorker:
     `<name>_files/<level>/<col>_<row>.jpg` (`.png` for images with transparency)."""
 
     max_pixels: int = 250_000_000
+    max_tiles: int = 100_000
     name: str = "dzi"
     type: str = "dzi"
     description: str = "DeepZoom tiles and descriptor (.dzi) of a large image, for zooming viewers."
@@ -97,6 +103,9 @@ class DziWorker:
         allow_pillow_pixels(self.max_pixels)
 
     def run(self, job: Job) -> None:
+        """Tile level by level from the top: each level is made from the one above and
+        that one let go at once, so memory peaks at the decoded image and a quarter of it
+        (no copies besides)."""
         stem = job.dest.name
         with job.open_input() as handle:
             image = self._load(handle, job)
@@ -104,26 +113,35 @@ class DziWorker:
         image = _tile_mode(image, fmt)
         width, height = image.size
         output = job.output()
-        top = math.ceil(math.log2(max(width, height)))
-        level_image = image
-        for level in range(top, -1, -1):
-            job.checkpoint()
-            if level != top:
-                level_image = level_image.reduce(2)  # halves, rounding up: DeepZoom's sizes
-            for col, row, box in tile_boxes(*level_image.size):
+        top = math.ceil(math.log2(max(width, height, 2)))
+        try:
+            for level in range(top, -1, -1):
                 job.checkpoint()
-                tile = level_image.crop(box)
-                with output.open(f"{stem}_files/{level}/{col}_{row}.{fmt}") as target:
-                    if fmt == "png":
-                        tile.save(target, format="PNG")
-                    else:
-                        tile.save(target, format="JPEG", quality=JPEG_QUALITY)
+                if level != top:
+                    image = image.reduce(2)  # halves, rounding up: DeepZoom's sizes
+                self._write_level(job, output, image, f"{stem}_files/{level}", fmt)
+        finally:
+            del image
+            release_memory()
         job.checkpoint()
         with output.open(f"{stem}.dzi") as target:
             target.write(descriptor(width, height, fmt))
 
+    @staticmethod
+    def _write_level(job: Job, output: Any, image: Image.Image, folder: str, fmt: str) -> None:
+        for col, row, box in tile_boxes(*image.size):
+            job.checkpoint()
+            tile = image.crop(box)
+            with output.open(f"{folder}/{col}_{row}.{fmt}") as target:
+                if fmt == "png":
+                    tile.save(target, format="PNG")
+                else:
+                    tile.save(target, format="JPEG", quality=JPEG_QUALITY)
+
     def _load(self, handle: Any, job: Job) -> Image.Image:
-        """Decode the whole image (oriented as its EXIF says), or fail with a clear reason."""
+        """Decode the whole image (oriented as its EXIF says), or fail with a clear reason:
+        too many pixels, or too many tiles (a degenerate shape: 1 x 200,000,000 pixels is
+        within the pixel limit but would make millions of tiles)."""
         try:
             image = Image.open(handle)
             pixels = image.width * image.height
@@ -132,9 +150,16 @@ class DziWorker:
                     f"{job.filename} has {image.width}×{image.height} = {pixels} pixels; "
                     f"at most {self.max_pixels} are tiled (workers.dzi_max_pixels)."
                 )
+            tiles = tile_count(image.width, image.height)
+            if tiles > self.max_tiles:
+                raise TaskFailed(
+                    f"{job.filename} ({image.width}×{image.height}) would make {tiles} tiles; "
+                    f"at most {self.max_tiles} are made (workers.dzi_max_tiles)."
+                )
             image.load()
             job.checkpoint()
-            return ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)
+            return image
         except UnidentifiedImageError:
             reason = "cannot identify image file"
         except Image.DecompressionBombError as exc:
@@ -142,3 +167,36 @@ class DziWorker:
         except (OSError, SyntaxError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.filename else str(exc)
         raise TaskFailed(f"cannot read {job.filename} as an image: {reason}")
+
+
+def tile_count(width: int, height: int) -> int:
+    """How many tiles all the levels of a width×height image make."""
+    total = 0
+    while True:
+        total += math.ceil(width / TILE_SIZE) * math.ceil(height / TILE_SIZE)
+        if width <= 1 and height <= 1:
+            return total
+        width, height = (width + 1) // 2, (height + 1) // 2
+
+
+def release_memory() -> None:
+    """Give freed image memory back to the system now (glibc keeps freed heap otherwise:
+    a server that tiled one large image would keep its size for good)."""
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - glibc only
+    except (OSError, AttributeError):
+        return None
+    # Large image blocks always from mmap (returned on free), not from the heap: glibc
+    # raises this threshold as blocks are freed, and then keeps them in the heap.
+    libc.mallopt(M_MMAP_THRESHOLD, 8 << 20)
+    return libc
+
+
+M_MMAP_THRESHOLD = -3
+_libc = _glibc()

@@ -2,9 +2,9 @@
 watch the server's resident memory (peak while tiling, and what it keeps after).
 
 An RGB PNG of `--megapixels` (default 100) is made with Pillow (a gradient: quick to
-encode, small on disk, 3 bytes a pixel once decoded), uploaded as an asset through the
-API, and `dzi` queued on it. The anchor is the decoded image itself (width × height ×
-3 bytes): the worker cannot do with less, since PNG cannot be decoded in parts.
+encode, small on disk), uploaded as an asset through the API, and `dzi` queued on it.
+The anchor is the decoded image itself as Pillow holds it (4 bytes a pixel: RGB is kept
+as RGBX): the worker cannot do with less, since PNG cannot be decoded in parts.
 
     scripts/bench --dzi [--megapixels N] [--keep] [--out PATH]
 """
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
             tiles = sum(1 for _ in (server.data_root / PROJECT / ASSET).rglob("*.jpg"))
         finally:
             server.stop()
-    decoded = width * height * 3
+    decoded = width * height * 4  # Pillow keeps RGB pixels in 32 bits
     peak = max(after.hwm, sampler.peak)
     result = {
         "benchmark": "dzi worker memory",

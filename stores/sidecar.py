@@ -107,6 +107,13 @@ class Sidecar:
                 if outermost:
                     os.close(_flock_fds.pop(key))
 
+    def held_here(self) -> bool:
+        """Whether this thread holds this sidecar's lock already."""
+        key = str(self.path)
+        with _locks_guard:
+            lock = _locks.get(key)
+        return lock is not None and lock._is_owned() and key in _flock_fds
+
     def _lock_folder(self) -> int:
         """An `flock`ed descriptor of the folder that is at our path now."""
         gone = NotFound(f"{self.label.rsplit('/', 1)[0]} no longer exists.")

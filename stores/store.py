@@ -434,15 +434,21 @@ class FileStore:
 
     def _place_recorded(self, owner: Location, placement: Placement) -> None:
         """Queue the placement and wait until it is settled, leading the owner's group
-        commit when it is this thread's turn (see placing.py); raises what went wrong."""
-        key = str(self.fs_path(owner))
-        if not self._placements.join(key, placement):
-            placement.wake.wait()  # settled by the leader, or asked to lead
-        if not placement.settled:
-            sidecar = self.sidecar(owner)
-            while not placement.settled and (batch := self._placements.take(key)):
-                self._settle_placements(owner, sidecar, batch)
-            self._placements.hand_over(key)
+        commit when it is this thread's turn (see placing.py); raises what went wrong. A
+        caller that holds the owner's lock already (a project.json edit) settles its own
+        placement at once: waiting for another leader, who needs that lock, would
+        deadlock."""
+        sidecar = self.sidecar(owner)
+        if sidecar.held_here():
+            self._settle_placements(owner, sidecar, [placement])
+        else:
+            key = str(self.fs_path(owner))
+            if not self._placements.join(key, placement):
+                placement.wake.wait()  # settled by the leader, or asked to lead
+            if not placement.settled:
+                while not placement.settled and (batch := self._placements.take(key)):
+                    self._settle_placements(owner, sidecar, batch)
+                self._placements.hand_over(key)
         if placement.error is not None:
             raise placement.error
 
@@ -742,7 +748,7 @@ def _link_and_unlink(temp: Path, target: Path) -> None:
 def _log_taken_in(owner: Location, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Each file a settle took in from the disk (written behind the server's back: cp,
     rsync, an editor), with its size before and after, for whoever wonders later."""
-    if before is after or before == after:
+    if before == after:
         return
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)

@@ -67,6 +67,7 @@ class UndoLog:
         backup = self._keep(path)
         if backup is not None:
             os.unlink(path)
+            fsync_dir(path.parent)
 
     def remove_folder(self, path: Path) -> None:
         """Set a folder aside (see removal.py): renamed back on failure, deleted on success."""

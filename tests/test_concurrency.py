@@ -91,3 +91,49 @@ def test_parallel_uploads_into_one_folder_are_all_recorded(server, store_root: P
     for name, body in sent.items():
         assert files[name]["size"] == len(body)
         assert files[name]["xxh3_128"] == xxhash.xxh3_128_hexdigest(body)
+
+
+def test_project_metadata_edits_and_uploads_into_the_project_do_not_wait_for_each_other(
+    server, store_root: Path
+):
+    """`projectMeta` rewrites project.json while holding the project's lock; uploads into
+    the project's own folder share its group commit. Neither may end up waiting for the
+    other forever."""
+    base = server.store_url()
+    api = server.url + "api/demo/proj/projectMeta"
+    assert mkcol(base + "proj/").status_code == 201
+    failures: list[str] = []
+
+    def uploads(worker: int) -> None:
+        with requests.Session() as session:
+            for n in range(40):
+                try:
+                    answer = session.put(f"{base}proj/w{worker}-{n}.txt", data=b"x", timeout=20)
+                except requests.RequestException as exc:
+                    failures.append(f"PUT {exc}")
+                    return
+                if answer.status_code != 201:
+                    failures.append(f"PUT {answer.status_code}")
+
+    def edits(worker: int) -> None:
+        with requests.Session() as session:
+            for n in range(40):
+                try:
+                    answer = session.post(api, json={"authors": f"a{worker}-{n}"}, timeout=20)
+                except requests.RequestException as exc:
+                    failures.append(f"projectMeta {exc}")
+                    return
+                if answer.status_code != 200:
+                    failures.append(f"projectMeta {answer.status_code} {answer.text[:100]}")
+
+    threads = [threading.Thread(target=uploads, args=(i,)) for i in range(3)]
+    threads += [threading.Thread(target=edits, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "requests are stuck"
+    assert not failures, failures[:3]
+    recorded = yaml.safe_load((store_root / "proj" / ".ovemeta").read_text())["files"]
+    assert sum(1 for name in recorded if name.startswith("w")) == 120
+    assert "project.json" in recorded

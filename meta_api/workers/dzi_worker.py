@@ -192,11 +192,7 @@ def _glibc() -> Any:
         libc.malloc_trim  # noqa: B018 - glibc only
     except (OSError, AttributeError):
         return None
-    # Large image blocks always from mmap (returned on free), not from the heap: glibc
-    # raises this threshold as blocks are freed, and then keeps them in the heap.
-    libc.mallopt(M_MMAP_THRESHOLD, 8 << 20)
     return libc
 
 
-M_MMAP_THRESHOLD = -3
 _libc = _glibc()

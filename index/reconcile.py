@@ -63,7 +63,7 @@ def reconcile(
                 store.refresh_owner(SYSTEM, owner)
             except StoreError as exc:
                 log.warning("cannot bring %s up to date: %s", owner.url_path(), exc.message)
-        signature = sidecar_signature(str(store.sidecar(owner).path))
+        signature = sidecar_signature(store.sidecar(owner))
         if indexed.get(key, "") != signature or (signature and key not in indexed):
             writer.submit(Job(owner))
             queued += 1

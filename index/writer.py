@@ -16,6 +16,7 @@ from whoosh.index import Index
 from stores import ASSET_LEVEL, PROJECT_LEVEL, FileStore, Location, Registry
 from stores.errors import StoreError
 from stores.listing import subfolders
+from stores.sidecar import Sidecar
 
 from .documents import owner_documents, owner_key, project_key
 
@@ -34,13 +35,14 @@ class Job:
     deep: bool = False
 
 
-def sidecar_signature(path: str) -> str:
-    """Which version of a sidecar a document was built from ("" when there is none)."""
-    try:
-        st = os.stat(path)
-    except OSError:
+def sidecar_signature(sidecar: Sidecar) -> str:
+    """Which version of a sidecar (and its journal) a document was built from ("" when
+    there is none)."""
+    sig = sidecar.signature_now()
+    if sig is None:
         return ""
-    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    text = ":".join(map(str, sig[0]))
+    return text if sig[1] is None else text + "+" + ":".join(map(str, sig[1]))
 
 
 class IndexWriterThread:
@@ -216,12 +218,13 @@ def index_owner(writer: Any, store: FileStore, loc: Location) -> None:
     try:
         folder = store.fs_path(loc)
         sidecar = store.sidecar(loc)
+        # taken first: a change while reading leaves the document marked older than it is
+        signature = sidecar_signature(sidecar)
         meta = sidecar.read()
         folder_mtime = os.stat(folder).st_mtime
     except (StoreError, OSError):
         return
     if meta is None:
         return  # a folder without a sidecar is not an asset until it is adopted
-    signature = sidecar_signature(str(sidecar.path))
     for doc in owner_documents(loc, meta, signature, folder_mtime):
         writer.add_document(**doc)

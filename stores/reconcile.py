@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+import stat
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,17 @@ from .model import FileRecord
 from .names import is_internal, is_junk, is_within
 
 
-def iter_owned_files(folder: Path, level: int) -> Iterator[tuple[str, os.stat_result]]:
-    """Yield (key, stat) of the files a project (direct files) or asset (all files) owns.
+def iter_owned_files(
+    folder: Path, level: int, below: str = ""
+) -> Iterator[tuple[str, os.stat_result]]:
+    """Yield (key, stat) of the files a project (direct files) or asset (all files) owns,
+    or only those in its subfolder `below` (a key ending in "/").
 
     Sidecars, temporary files, client junk and symlinks leaving the folder are skipped.
     """
     root_real = os.path.realpath(folder)
     recursive = level == ASSET_LEVEL
-    stack = [("", str(folder))]
+    stack = [(below, os.path.join(folder, below) if below else str(folder))]
     while stack:
         prefix, current = stack.pop()
         try:
@@ -88,3 +92,60 @@ def reconciled_files(
                 record = FileRecord(size, digest, mtime)
         result[key] = record.to_dict()
     return dict(sorted(result.items()))
+
+
+def records_agree(
+    folder: Path,
+    level: int,
+    files: Mapping[str, Any],
+    keys: Iterable[tuple[str, bool]] | None,
+    in_flight: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether the records in `files` are true for the owner's files at `keys` (each a
+    key and whether it was a folder; None: every file), but those `in_flight` (placed by
+    the server, their records on the way). How the tree watcher tells the server's own
+    writes, recorded or about to be, from changes made behind its back."""
+    if keys is None:
+        seen = 0
+        for key, st in iter_owned_files(folder, level):
+            if key in in_flight:
+                continue
+            if not _agrees(files.get(key), st):
+                return False
+            seen += 1
+        return seen == len(files) - len(in_flight & files.keys())
+    for key, was_folder in keys:
+        if key in in_flight:
+            continue
+        path = os.path.join(folder, key)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            if key in files:
+                return False
+            if was_folder and any(k.startswith(key + "/") for k in files):
+                return False
+            continue
+        except OSError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            if level != ASSET_LEVEL:
+                continue  # a project's subfolders are its assets, each its own owner
+            below = key + "/"
+            found = 0
+            for inner, inner_st in iter_owned_files(folder, level, below):
+                if not _agrees(files.get(inner), inner_st):
+                    return False
+                found += 1
+            if found != sum(1 for k in files if k.startswith(below)):
+                return False
+        elif is_internal(key.rsplit("/", 1)[-1]) or is_junk(key.rsplit("/", 1)[-1]):
+            continue
+        elif stat.S_ISLNK(st.st_mode) or not _agrees(files.get(key), os.stat(path)):
+            return False
+    return True
+
+
+def _agrees(raw: Any, st: os.stat_result) -> bool:
+    record = FileRecord.from_dict(raw)
+    return record is not None and record.matches(st.st_size, mtime_of(st))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fcntl
 import os
@@ -9,32 +10,62 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import journal
 from .atomic import write_atomic
 from .errors import NotFound, SidecarInvalid
+from .folding import folding
 from .names import SIDECAR_NAME
 from .sidecar_format import parse_sidecar, render_sidecar
 
-_Signature = tuple[int, int, int]
+_FileSignature = tuple[int, int, int]
+_Signature = tuple[_FileSignature, _FileSignature | None]  # the sidecar's, the journal's
+
+
+@dataclass(frozen=True)
+class _Known:
+    """One version of a sidecar (with its journal), parsed."""
+
+    signature: _Signature
+    data: dict[str, Any]
+    base: str  # journal.base_of the sidecar's bytes
+    journal_lines: int
+
 
 CACHE_ENTRIES = 20_000  # parsed sidecars kept (least recently used go first)
-# Per sidecar, its last two known versions, newest first: a writer registers the new one
-# just before the rename while a reader may still be parsing the old one.
-VERSIONS_KEPT = 2
-_cache: OrderedDict[str, list[tuple[_Signature, dict[str, Any]]]] = OrderedDict()
+# Per sidecar, its last known versions, newest first: a writer registers the new one just
+# before the rename (with and without the journal it folds in) while a reader may still be
+# parsing the old one.
+VERSIONS_KEPT = 3
+_cache: OrderedDict[str, list[_Known]] = OrderedDict()
 _cache_guard = threading.Lock()
+# Per sidecar being written by a thread of this process, set when it is written and
+# remembered: a reader that meets the new file first waits for that, instead of parsing
+# what the writer is about to hand the cache (a big sidecar takes milliseconds to parse).
+_writing: dict[str, threading.Event] = {}
+WRITE_WAIT = 0.2  # seconds
+# per sidecar, the signature of what this process last wrote (see `written_here`)
+_written: OrderedDict[str, _Signature] = OrderedDict()
 _locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
 _locks_guard = threading.Lock()
 # flock descriptors held by the thread that owns the matching thread lock
 _flock_fds: dict[str, int] = {}
 
 
-def _signature(st: os.stat_result) -> _Signature:
+def _signature(st: os.stat_result) -> _FileSignature:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _stat_signature(path: str) -> _FileSignature | None:
+    try:
+        return _signature(os.stat(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def _thread_lock(key: str) -> threading.RLock:
@@ -65,24 +96,84 @@ class Sidecar:
         return self.path.is_file()
 
     def read(self) -> dict[str, Any] | None:
-        """The parsed sidecar, or None when there is none. Treat the result as read-only."""
+        """The parsed sidecar with its journal applied, or None when there is none. Treat
+        the result as read-only."""
+        known = self._known()
+        return None if known is None else known.data
+
+    def _known(self) -> _Known | None:
         key = str(self.path)
+        waited_until = time.monotonic() + 10 * WRITE_WAIT
+        loads = 0
+        while True:
+            sig = self.signature_now()
+            if sig is None:
+                return None
+            with _cache_guard:
+                for known in _cache.get(key, ()):
+                    if known.signature == sig:
+                        _cache.move_to_end(key)
+                        return known
+                writing = _writing.get(key)
+            if writing is not None and time.monotonic() < waited_until and writing.wait(WRITE_WAIT):
+                continue  # a thread of this process is writing it: its version comes next
+            loaded = self._load()
+            if loaded is not None:
+                _remember(key, loaded)
+                return loaded
+            loads += 1
+            if loads >= 5:
+                raise SidecarInvalid(f"{self.label} keeps changing while it is read; try again.")
+
+    def signature_now(self) -> _Signature | None:
+        """The signature of the sidecar and its journal on disk (None: no sidecar)."""
+        sidecar = _stat_signature(str(self.path))
+        if sidecar is None:
+            return None
+        return sidecar, _stat_signature(str(self.journal_path))
+
+    def _load(self) -> _Known | None:
+        """Parse the sidecar and its journal as one version; None when the sidecar was
+        replaced meanwhile (the caller tries again)."""
         try:
-            st = os.stat(key)
+            with open(self.path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                raw = fh.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        sig = _signature(st)
-        with _cache_guard:
-            for known, data in _cache.get(key, ()):
-                if known == sig:
-                    _cache.move_to_end(key)
-                    return data
-        raw = self.path.read_bytes()
+        jst, journal_raw = None, b""
+        try:
+            with open(self.journal_path, "rb") as fh:
+                jst = os.fstat(fh.fileno())
+                journal_raw = fh.read()
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        if _stat_signature(str(self.path)) != _signature(st):
+            return None
         data = parse_sidecar(raw, self._origin())
-        _remember(key, sig, data)
-        return data
+        base = journal.base_of(raw)
+        changes = journal.parse(journal_raw, base) if jst is not None else None
+        if changes and isinstance(data.get("files"), dict):
+            data["files"] = journal.applied(data["files"], changes)
+        sig = (_signature(st), None if jst is None else _signature(jst))
+        return _Known(sig, data, base, len(changes or ()))
+
+    @property
+    def journal_path(self) -> Path:
+        return journal.journal_path(self.path)
+
+    def written_here(self) -> bool:
+        """Whether the sidecar and its journal on disk are as this process last wrote them
+        (the watcher's own-write test)."""
+        with _cache_guard:
+            written = _written.get(str(self.path))
+        return written is not None and written == self.signature_now()
 
     def raw_bytes(self) -> bytes:
+        """The sidecar as a client downloads it: with the journal folded in, if any."""
+        known = self._known()
+        if known is not None and known.journal_lines:
+            return render_sidecar(known.data)
         return self.path.read_bytes()
 
     def _origin(self) -> str:
@@ -162,25 +253,103 @@ class Sidecar:
         return current, (_private_copy(current) if current is not None else {})
 
     def write(self, data: dict[str, Any]) -> None:
-        """Write `data` atomically; callers hold `locked()`. The cache learns the new
-        contents before the file changes, so a reader never parses what was just written."""
+        """Write `data` atomically, folding in the journal; callers hold `locked()`. The
+        cache learns the new contents before the file changes, so a reader never parses
+        what was just written."""
         key = str(self.path)
-        write_atomic(
-            self.path, render_sidecar(data), lambda st: _remember(key, _signature(st), data)
-        )
+        raw = render_sidecar(data)
+        base = journal.base_of(raw)
+        jsig = _stat_signature(str(self.journal_path))
+
+        def before_replace(st: os.stat_result) -> None:
+            # both: with the stale journal still there for a moment, and without it
+            _remember(key, _Known((_signature(st), jsig), data, base, 0))
+            _remember(key, _Known((_signature(st), None), data, base, 0))
+
+        with _announced(key):
+            st = write_atomic(self.path, raw, before_replace)
+        if jsig is not None:  # folded in: stale now (its base is the old bytes) and removed
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.journal_path)
+        _note_written(key, (_signature(st), None))
+
+    def fold_journal(self) -> None:
+        """Write the sidecar whole, with its journal folded in (nothing when it has none)."""
+        with self.locked():
+            known = self._known()
+            if known is not None and known.signature[1] is not None:
+                self.write(_files_sorted(known.data))
+
+    def record_files(
+        self, changes: list[journal.Change], before_sync: Callable[[], None] | None = None
+    ) -> journal.Appended | None:
+        """Record file changes (key, record or None) cheaply: appended to the journal, or
+        folded into a full write when the journal is due for it (returns None then: the
+        caller keeps the old sidecar itself if it must be able to undo). `before_sync`
+        runs between writing the lines and their fsync (the caller's folder fsyncs: on
+        ext4 the first fsync commits both). Callers hold `locked()`; the sidecar must
+        exist and hold a `files` map."""
+        known = self._known()
+        if known is None or not isinstance(known.data.get("files"), dict):
+            raise SidecarInvalid(f"{self.label} has no files map to record files in.")
+        files = journal.applied(known.data["files"], changes)
+        data = {**known.data, "files": files}
+        lines = known.journal_lines + len(changes)
+        if journal.due_for_folding(lines, len(files)):
+            if before_sync is not None:
+                before_sync()
+            self.write(_files_sorted(data))
+            return None
+        with _announced(str(self.path)):
+            appended, jst = journal.append(self.journal_path, known.base, changes, before_sync)
+            sig = (known.signature[0], _signature(jst))
+            _remember(str(self.path), _Known(sig, data, known.base, lines))
+        _note_written(str(self.path), sig)
+        folding.appended(self)
+        return appended
 
     def _set_aside_invalid(self) -> None:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         os.replace(self.path, self.folder / f"{SIDECAR_NAME}.invalid-{stamp}")
 
 
-def _remember(key: str, sig: _Signature, data: dict[str, Any]) -> None:
+@contextmanager
+def _announced(key: str) -> Iterator[None]:
+    """While a writer (holding the sidecar's lock) changes the files and tells the cache."""
+    done = threading.Event()
     with _cache_guard:
-        versions = [(known, old) for known, old in _cache.get(key, ()) if known != sig]
-        _cache[key] = [(sig, data), *versions][:VERSIONS_KEPT]
+        _writing[key] = done
+    try:
+        yield
+    finally:
+        with _cache_guard:
+            del _writing[key]
+        done.set()
+
+
+def _remember(key: str, known: _Known) -> None:
+    with _cache_guard:
+        versions = [old for old in _cache.get(key, ()) if old.signature != known.signature]
+        _cache[key] = [known, *versions][:VERSIONS_KEPT]
         _cache.move_to_end(key)
         while len(_cache) > CACHE_ENTRIES:
             _cache.popitem(last=False)
+
+
+def _note_written(key: str, sig: _Signature) -> None:
+    with _cache_guard:
+        _written[key] = sig
+        _written.move_to_end(key)
+        while len(_written) > CACHE_ENTRIES:
+            _written.popitem(last=False)
+
+
+def _files_sorted(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with its `files` map in key order, as a full reconcile writes it."""
+    files = data.get("files")
+    if not isinstance(files, dict):
+        return data
+    return {**data, "files": dict(sorted(files.items()))}
 
 
 def _private_copy(data: dict[str, Any]) -> dict[str, Any]:

@@ -122,5 +122,3 @@ class Staging:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if not self.committed:
             self.abort()
-
-

@@ -20,10 +20,18 @@ from typing import Any, BinaryIO
 from . import model
 from .access import Actor, Policy, require_admin, require_read, require_write
 from .atomic import fsync_dir, raise_if_no_space, temp_path_beside, unlink_quietly
-from .errors import AlreadyExists, BadContent, Conflict, Forbidden, NotFound, PermissionDenied
+from .errors import (
+    AlreadyExists,
+    BadContent,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+)
 from .events import CREATED, DELETED, META, MODIFIED, Change, ChangeFeed
-from .folder_marks import FolderMarks
 from .hashing import hash_file, mtime_of
+from .journal import JOURNAL_FROM
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
 from .model import FileRecord
 from .names import (
@@ -36,8 +44,8 @@ from .names import (
     safe_join,
     split_path,
 )
-from .placing import Placement, PlacementQueue, SidecarChange
-from .reconcile import reconciled_files
+from .placing import PathLocks, Placement, PlacementQueue, SidecarChange
+from .reconcile import reconciled_files, records_agree
 from .removal import delete_trash, remove_folder, set_aside
 from .rules import NO_RULES, UploadRules
 from .sidecar import Sidecar, forget_cached
@@ -83,11 +91,13 @@ class FileStore:
         self.policy = policy
         self._folder_paths: dict[tuple[str, ...], tuple[float, Path]] = {}
         self._placements = PlacementQueue()
-        self._folder_marks = FolderMarks()
+        self._target_locks = PathLocks()
+        # files renamed into place whose records are being written (one per target path,
+        # by the target's lock): the watcher does not take them for changes behind our back
+        self._in_flight: set[str] = set()
         # Whether each write reconciles its owner's whole `files` map with the disk (taking
         # in files written behind the server's back). A watcher that does that within
-        # seconds of any change turns it off: a write then records only what it placed,
-        # unless the owner's folders changed since its last reconcile (see folder_marks).
+        # seconds of any change turns it off: a write then records only what it placed.
         self.reconcile_on_write = True
 
     # --- locating ----------------------------------------------------------------
@@ -428,16 +438,32 @@ class FileStore:
             placement.existed = placement.target.exists()
             _rename_into_place(temp, placement.target, create_only)
             fsync_dir(placement.target.parent)
-        else:
+        elif self.sidecar(owner).held_here():
+            # the owner's lock is held (a project.json edit): renames and takebacks of
+            # others happen under it too, so this one needs no target lock (and taking
+            # one, which an upload waiting for the owner's lock may hold, could deadlock)
             self._place_recorded(owner, placement)
+        else:
+            target = str(placement.target)
+            with self._target_locks.holding(target):
+                self._in_flight.add(target)
+                try:
+                    self._place_recorded(owner, placement)
+                finally:
+                    self._in_flight.discard(target)
         self.feed.emit(Change(MODIFIED if placement.existed else CREATED, loc, False))
 
     def _place_recorded(self, owner: Location, placement: Placement) -> None:
-        """Queue the placement and wait until it is settled, leading the owner's group
-        commit when it is this thread's turn (see placing.py); raises what went wrong. A
-        caller that holds the owner's lock already (a project.json edit) settles its own
-        placement at once: waiting for another leader, who needs that lock, would
-        deadlock."""
+        """Rename the file into place, then queue it to be recorded and wait until it is,
+        leading the owner's group commit when it is this thread's turn (see placing.py);
+        raises what went wrong, with the file taken back out. The rename happens here, in
+        parallel with other uploads, not in the leader's turn: a rename waits for the
+        filesystem's journal, and only the recording needs to be one at a time. The
+        caller holds the target's lock, so nothing else renames over it until it is
+        recorded (or taken back). A caller that holds the owner's lock already (a
+        project.json edit) records its placement at once: waiting for another leader,
+        who needs that lock, would deadlock."""
+        _put_in_place(placement)
         sidecar = self.sidecar(owner)
         if sidecar.held_here():
             self._settle_placements(owner, sidecar, [placement])
@@ -453,53 +479,63 @@ class FileStore:
             raise placement.error
 
     def _settle_placements(self, owner: Location, sidecar: Sidecar, batch: list[Placement]) -> None:
-        """Rename each file into place and record them all in one sidecar write. Never
-        raises: each placement ends settled, with its own error (refused) or the batch's
-        (not recorded: then every file of the batch is taken back out, and a file it
-        replaced is put back)."""
-        folder = sidecar.folder
+        """Record a batch of files already in place in one sidecar write or journal
+        append. Never raises: each placement ends settled, with the batch's error if it
+        could not be recorded (a full disk): then every file of the batch is taken back
+        out, and a file it replaced is put back."""
         try:
-            with sidecar.locked(), UndoLog() as undo:
-                with sidecar.editing() as data:
-                    changed = self._place_batch(owner, folder, data, batch, undo)
-                # the renames and the sidecar write were the server's own changes
-                self._folder_marks.touched(folder, changed | {folder})
+            with sidecar.locked():
+                try:
+                    if self._may_append(owner, sidecar, batch):
+                        self._append_records(sidecar, batch)
+                    else:
+                        with sidecar.editing() as data:
+                            self._record_batch(owner, data, batch)
+                except BaseException:
+                    for placement in batch:  # under the lock: see UndoLog's guards
+                        placement.undo.rollback()
+                    raise
         except BaseException as exc:
-            self._folder_marks.forget(folder)
             for placement in batch:
                 placement.fail(exc)
+                placement.undo.rollback()  # nothing left to undo if done above
+        else:
+            for placement in batch:
+                placement.undo.commit()
         finally:
             for placement in batch:
                 placement.settle()
 
-    def _place_batch(
-        self,
-        owner: Location,
-        folder: Path,
-        data: dict[str, Any],
-        batch: list[Placement],
-        undo: UndoLog,
-    ) -> set[Path]:
-        """Under the owner's lock: put the batch in place and record it in `data` (the
-        sidecar being edited); returns the folders that changed."""
-        # Folder marks serve only writes that may skip the full walk (a watcher is on);
-        # they are judged before this batch's own renames change the folders' times.
-        watched = not self.reconcile_on_write
-        full = not watched or self._folder_marks.changed(folder)
-        placed = [placement for placement in batch if _put_in_place(placement, undo)]
-        parents = {placement.target.parent for placement in placed}
-        for parent in parents:
-            fsync_dir(parent)
-        if watched and full:  # before the walk: whatever changes during it is seen next time
-            self._folder_marks.remember(folder, owner.level)
-        hints = {
-            str(p.target): FileRecord(p.size, p.digest, mtime_of(os.stat(p.target))) for p in placed
-        }
-        self._settle(owner, data, hints, full=full)
-        for placement in placed:
+    def _may_append(self, owner: Location, sidecar: Sidecar, batch: list[Placement]) -> bool:
+        """Whether recording the batch may just append to the sidecar's journal: the
+        sidecar is big enough for that to matter (see journal.JOURNAL_FROM), the watcher
+        takes in whatever else changes on disk (appending records only adds what the
+        server placed, it never hides a change), nothing in the batch edits other fields,
+        and the sidecar is already whole and true to where its folder is."""
+        if self.reconcile_on_write or any(p.on_placed is not None for p in batch):
+            return False
+        data = sidecar.read()
+        return _is_whole(owner, data) and len(data["files"]) >= JOURNAL_FROM  # type: ignore[index]
+
+    def _append_records(self, sidecar: Sidecar, batch: list[Placement]) -> None:
+        """Under the owner's lock: make the batch's renames durable and append its records
+        to the sidecar's journal (see journal.py): a cost that grows with the batch, not
+        with the asset."""
+        prefix = str(sidecar.folder).rstrip("/") + "/"
+        changes = [(str(p.target)[len(prefix) :], p.record().to_dict()) for p in batch]
+        sidecar.record_files(changes)
+
+    def _record_batch(self, owner: Location, data: dict[str, Any], batch: list[Placement]) -> None:
+        """Under the owner's lock: record the batch in `data` (the sidecar being edited).
+        The whole folder is reconciled with it (taking in what was written behind the
+        server's back) unless a watcher does that and the asset is big."""
+        files = data.get("files")
+        small = not isinstance(files, dict) or len(files) < JOURNAL_FROM
+        hints = {str(p.target): p.record() for p in batch}
+        self._settle(owner, data, hints, full=self.reconcile_on_write or small)
+        for placement in batch:
             if placement.on_placed is not None:
                 placement.on_placed(data)
-        return parents
 
     # --- removal -------------------------------------------------------------------
 
@@ -638,6 +674,48 @@ class FileStore:
         cleaned = sorted({str(g).strip() for g in groups if str(g).strip()})
         return list(self.edit_meta(actor, project, lambda d: d.update(groups=cleaned))["groups"])
 
+    def records_agree(self, owner: Location, keys: Iterable[tuple[str, bool]] | None) -> bool:
+        """Whether the sidecar of `owner` is whole, true to where its folder is, and true
+        for the files at `keys` (key, was a folder; None: all of them): then a change
+        seen there was the server's own, already recorded, and nothing needs doing."""
+        try:
+            data = self.sidecar(owner).read()
+        except (StoreError, OSError):
+            return False  # let a refresh say what is wrong
+        if data is None or not _is_whole(owner, data):
+            return False
+        folder = self.fs_path(owner)
+        prefix = str(folder).rstrip("/") + "/"
+        in_flight = frozenset(
+            p[len(prefix) :] for p in list(self._in_flight) if p.startswith(prefix)
+        )
+        return records_agree(folder, owner.level, data["files"], keys, in_flight)
+
+    def sidecar_written_here(self, owner: Location) -> bool:
+        """Whether the sidecar of `owner` (and its journal) is as this process last wrote
+        it, once any write in flight has finished (under its lock)."""
+        sidecar = self.sidecar(owner)
+        if sidecar.written_here():
+            return True
+        try:
+            with sidecar.locked():
+                return sidecar.written_here()
+        except NotFound:
+            return False
+
+    def records_agree_settled(
+        self, owner: Location, keys: Iterable[tuple[str, bool]] | None
+    ) -> bool:
+        """`records_agree`, and if not, again once any write in flight (a file renamed
+        into place, its record not yet appended) has finished: under the owner's lock."""
+        if self.records_agree(owner, keys):
+            return True
+        try:
+            with self.sidecar(owner).locked():
+                return self.records_agree(owner, keys)
+        except NotFound:
+            return False
+
     def refresh_owner(self, actor: Actor, owner: Location) -> dict[str, Any]:
         """Take files written behind the server's back into the sidecar."""
         return self.edit_meta(actor, owner, lambda data: None)
@@ -710,18 +788,23 @@ class FileStore:
         )
 
 
-def _put_in_place(placement: Placement, undo: UndoLog) -> bool:
-    """Rename one finished file into place (undoably); False (and the placement failed)
-    if refused."""
-    try:
-        if placement.create_only:
-            _link_new(placement.temp, placement.target, undo.place_new)
-        else:
-            placement.existed = undo.replace(placement.temp, placement.target)
-    except Exception as exc:
-        placement.fail(exc)
+def _is_whole(owner: Location, data: dict[str, Any] | None) -> bool:
+    """Whether a sidecar has a `files` map and names the owner where its folder is (else
+    the next write settles it whole)."""
+    if not data or not isinstance(data.get("files"), dict) or data.get("id") != owner.name:
         return False
-    return True
+    return owner.level != ASSET_LEVEL or data.get("project") == owner.parts[0]
+
+
+def _put_in_place(placement: Placement) -> None:
+    """Rename one finished file into place, undoably (see Placement.undo), and note its
+    time; raises (the file not placed) when refused."""
+    if placement.create_only:
+        _link_new(placement.temp, placement.target, placement.undo.place_new)
+    else:
+        placement.existed = placement.undo.replace(placement.temp, placement.target)
+    placement.mtime = mtime_of(os.stat(placement.target))
+    fsync_dir(placement.target.parent)
 
 
 def _rename_into_place(temp: Path, target: Path, create_only: bool) -> None:

@@ -42,17 +42,20 @@ class UndoLog:
 
     def replace(self, temp: Path, target: Path) -> bool:
         """Rename a finished `temp` over `target`, keeping the old file (a hard link, no
-        bytes copied) until the end; returns whether `target` existed."""
-        backup = self._keep(target)
+        bytes copied) until the end; returns whether `target` existed. Taken back only
+        while `target` is still this file: never over a later write of the same name."""
+        placed = os.stat(temp).st_ino
+        backup = self._keep(target, placed)
         os.replace(temp, target)
         if backup is None:
-            self.on_failure(lambda: _unlink(target))
+            self.on_failure(lambda: _unlink(target, placed))
         return backup is not None
 
     def place_new(self, temp: Path, target: Path) -> None:
         """Link `temp` to `target`, which must not exist (AlreadyExists is the caller's)."""
         os.link(temp, target)
-        self.on_failure(lambda: _unlink(target))
+        placed = os.stat(target).st_ino
+        self.on_failure(lambda: _unlink(target, placed))
         os.unlink(temp)
 
     def write(self, target: Path, write: Step) -> None:
@@ -88,15 +91,16 @@ class UndoLog:
         os.rename(src, dst)
         self.on_failure(lambda: _rename_back(dst, src))
 
-    def _keep(self, path: Path) -> Path | None:
+    def _keep(self, path: Path, replaced_by: int | None = None) -> Path | None:
         """A hard link to `path` under a hidden name (None when there is no file): restored
-        over `path` on failure, removed on success."""
+        over `path` on failure (only while `path` is still the inode `replaced_by`, when
+        given), removed on success."""
         backup = temp_path_beside(path, ".old")
         try:
             os.link(path, backup)
         except FileNotFoundError:
             return None
-        self.on_failure(lambda: _restore(backup, path))
+        self.on_failure(lambda: _restore(backup, path, replaced_by))
         self.on_success(lambda: _drop(backup))
         return backup
 
@@ -133,10 +137,19 @@ class UndoLog:
             self.rollback()
 
 
-def _unlink(path: Path) -> None:
+def _unlink(path: Path, only_inode: int | None = None) -> None:
+    if only_inode is not None and not _is_inode(path, only_inode):
+        return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     fsync_dir(path.parent)
+
+
+def _is_inode(path: Path, inode: int) -> bool:
+    try:
+        return os.lstat(path).st_ino == inode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _drop(backup: Path) -> None:
@@ -145,7 +158,10 @@ def _drop(backup: Path) -> None:
         os.unlink(backup)
 
 
-def _restore(backup: Path, path: Path) -> None:
+def _restore(backup: Path, path: Path, only_over: int | None = None) -> None:
+    if only_over is not None and not _is_inode(path, only_over):
+        _drop(backup)  # a later write took the name: it stays
+        return
     os.replace(backup, path)
     _drop(backup)  # rename(2) does nothing when both names are links to one file already
     fsync_dir(path.parent)

@@ -3,11 +3,16 @@
 Both servers run in subprocesses on loopback ports over empty temporary folders. The
 shared davbench tool (large file, small files, PROPFIND Depth 1, MKCOL+MOVE+DELETE) runs
 against each `--rounds` times, alternating which server goes first (A B, B A, ...), and
-each timing metric is the median over the rounds. Resident memory is read from /proc:
-right after start-up and the peak (VmHWM) after all rounds. Then each server is restarted
-fresh for the memory test: one big PUT streamed from disk (see upload.py). Before every
-measurement dirty pages are flushed (sync) and the page cache is pre-touched, so that
-neither server pays for the VM's first touch of fresh memory (see pagecache.py).
+each timing metric is the median over the rounds. It runs at two places: the store root
+(`/bench/`: davbench's folders become a project and assets) and inside an asset
+(`/bench/rN/a/`, a fresh asset per round, where people drop their folders: its folders
+are plain folders recorded in the asset's sidecar; plain WsgiDAV gets `/rN/a/`). The
+server's CPU seconds (user + system, from /proc) are taken around each run. Resident
+memory is read from /proc: right after start-up and the peak (VmHWM) after all rounds.
+Then each server is restarted fresh for the memory test: one big PUT streamed from disk
+(see upload.py). Before every measurement dirty pages are flushed (sync) and the page
+cache is pre-touched, so that neither server pays for the VM's first touch of fresh
+memory (see pagecache.py).
 
 Prints a table and writes JSON (default var/bench/webdav.json). Exit status 0 when the
 run completed, whether or not the targets were met; 1 when something failed.
@@ -23,7 +28,7 @@ import os
 import shutil
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -50,7 +55,9 @@ DAVBENCH_KEYS = (
     "small_put_files_per_s",
     "small_get_files_per_s",
     "tree_total_ms",
+    "cpu_s",
 )
+PLACED_KEYS = ("small_put_files_per_s", "small_get_files_per_s", "tree_total_ms", "cpu_s")
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,8 @@ def run_rounds(
     params: DavbenchParams,
     scratch: Path,
 ) -> dict[str, list[dict[str, Any]]]:
-    """davbench `--rounds` times per server, alternating the order; every result per server."""
+    """davbench `--rounds` times per server and placement, alternating the order; every
+    result per server ("asset_"-prefixed keys: inside an asset)."""
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
     # davbench writes its source file, the server its copy, davbench the downloaded copy
     pretouch_mib = 3 * params.large_mib + 256 if args.pretouch else 0
@@ -122,14 +130,47 @@ def run_rounds(
         for server in order:
             settle(scratch, pretouch_mib)
             say(f"round {number + 1}/{args.rounds}: davbench against {server.label}")
-            results = run_davbench(args.davbench, server.url, params, scratch)
-            runs[server.name].append(results)
+            results = measured_run(args, server, server.url, params, scratch)
             say(
                 f"  PUT {results.get('large_put_MBps', '-')} MB/s, "
                 f"PROPFIND {results['propfind_depth1_ms']} ms, "
-                f"small PUT {results['small_put_files_per_s']} files/s"
+                f"small PUT {results['small_put_files_per_s']} files/s, "
+                f"CPU {results['cpu_s']:.1f} s"
             )
+            say(f"round {number + 1}/{args.rounds}: inside an asset of {server.label}")
+            url = make_asset(server, f"r{number}")
+            inside = measured_run(args, server, url, replace(params, large_mib=0), scratch)
+            results.update({f"asset_{key}": value for key, value in inside.items()})
+            say(
+                f"  PROPFIND {inside['propfind_depth1_ms']} ms, "
+                f"small PUT {inside['small_put_files_per_s']} files/s, "
+                f"CPU {inside['cpu_s']:.1f} s"
+            )
+            runs[server.name].append(results)
     return runs
+
+
+def measured_run(
+    args: argparse.Namespace,
+    server: ServerProcess,
+    url: str,
+    params: DavbenchParams,
+    scratch: Path,
+) -> dict[str, Any]:
+    """One davbench run, with the CPU seconds the server spent during it."""
+    before = server.cpu_seconds()
+    results = run_davbench(args.davbench, url, params, scratch)
+    results["cpu_s"] = server.cpu_seconds() - before
+    return results
+
+
+def make_asset(server: ServerProcess, project: str) -> str:
+    """A fresh asset folder (`<project>/a/`) below the server's bench URL; its URL."""
+    for path in (f"{project}/", f"{project}/a/"):
+        status = server.request("MKCOL", server.url_path + path)
+        if status != 201:
+            raise RuntimeError(f"MKCOL {path} on {server.label} answered {status}")
+    return f"{server.url}{project}/a/"
 
 
 def timing_phase(
@@ -178,7 +219,12 @@ def upload_phase(workdir: Path, args: argparse.Namespace, sizes: Sizes) -> dict[
 def davbench_samples(runs: list[dict[str, Any]]) -> dict[str, list[float]]:
     """Each davbench metric's values over the rounds (PROPFIND: every repetition of every round)."""
     samples = {key: [run[key] for run in runs] for key in DAVBENCH_KEYS}
-    samples["propfind_depth1_ms"] = [ms for run in runs for ms in run["propfind_depth1_ms_all"]]
+    for key in PLACED_KEYS:
+        samples[f"asset_{key}"] = [run[f"asset_{key}"] for run in runs]
+    for prefix in ("", "asset_"):
+        samples[f"{prefix}propfind_depth1_ms"] = [
+            ms for run in runs for ms in run[f"{prefix}propfind_depth1_ms_all"]
+        ]
     return samples
 
 
@@ -197,12 +243,18 @@ def metric_values(
 
 
 def labels_for(sizes: Sizes) -> dict[str, str]:
-    return {
-        "large_put_MBps": f"big-file PUT ({sizes.large_mib} MiB)",
-        "large_get_MBps": f"big-file GET ({sizes.large_mib} MiB)",
+    placed = {
         "small_put_files_per_s": f"small-file PUT ({sizes.small_count} x 4 KiB)",
         "small_get_files_per_s": f"small-file GET ({sizes.small_count} x 4 KiB)",
         "propfind_depth1_ms": f"PROPFIND Depth 1, {sizes.small_count} entries (median)",
+        "tree_total_ms": "MKCOL + 200-file populate + MOVE + DELETE",
+        "cpu_s": "server CPU for one davbench run",
+    }
+    return {
+        **placed,
+        **{f"asset_{key}": f"{label}, in an asset" for key, label in placed.items()},
+        "large_put_MBps": f"big-file PUT ({sizes.large_mib} MiB)",
+        "large_get_MBps": f"big-file GET ({sizes.large_mib} MiB)",
         "upload_MBps": f"PUT of {sizes.upload_mib} MiB (memory test)",
         "upload_rss_growth_MiB": f"RSS growth during {sizes.upload_mib} MiB PUT",
     }

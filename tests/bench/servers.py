@@ -73,6 +73,23 @@ class ServerProcess:
     def memory(self) -> Memory:
         return read_memory(self.pid)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server has used so far (all its threads)."""
+        with open(f"/proc/{self.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def request(self, method: str, path: str) -> int:
+        """The status of a bodiless request (MKCOL, DELETE) to this server."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path)
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
+
     def start(self) -> ServerProcess:
         self.port = free_port()
         argv = [arg.replace("{port}", str(self.port)) for arg in self.command]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import stat
 import unicodedata
 from typing import Any
 
@@ -81,7 +81,7 @@ class AssetDAVProvider(DAVProvider):
                 return None
             if loc.parts:
                 store.check_read(environ["assetdav.actor"], loc)
-            if os.path.isdir(store.fs_path(loc)):
+            if stat.S_ISDIR(st.st_mode):
                 return FolderResource(path, environ, store, loc, st)
             return FileResource(path, environ, store, loc, st)
 

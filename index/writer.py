@@ -22,7 +22,8 @@ from .documents import owner_documents, owner_key, project_key
 
 log = logging.getLogger(__name__)
 
-BATCH_SECONDS = 0.2  # how long a batch may gather before it is committed
+BATCH_SECONDS = 0.5  # how long a batch may gather before it is committed (a reader
+# waiting for it cuts that short: see wait_for)
 BATCH_MAX = 2000
 
 

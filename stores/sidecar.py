@@ -169,6 +169,15 @@ class Sidecar:
             written = _written.get(str(self.path))
         return written is not None and written == self.signature_now()
 
+    def ensure_readable(self) -> None:
+        """Raise SidecarInvalid when the sidecar does not parse. A version in the cache (the
+        last one read or written) is proof enough: an upload about to start need not
+        wait for a write in progress (the write that records it checks again)."""
+        with _cache_guard:
+            if _cache.get(str(self.path)):
+                return
+        self.read()
+
     def raw_bytes(self) -> bytes:
         """The sidecar as a client downloads it: with the journal folded in, if any."""
         known = self._known()

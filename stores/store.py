@@ -362,7 +362,7 @@ class FileStore:
             raise AlreadyExists(f"{loc.url_path()} already exists.")
         owner = self._recording_owner(loc)
         if owner is not None:
-            self.sidecar(owner).read()  # refuse early when the sidecar does not parse
+            self.sidecar(owner).ensure_readable()  # refuse early when it does not parse
 
         def commit(temp: Path, size: int, digest: str) -> None:
             self._place_file(loc, temp, size, digest, create_only=create_only, on_placed=on_placed)
@@ -486,7 +486,7 @@ class FileStore:
         try:
             with sidecar.locked():
                 try:
-                    if self._may_append(owner, sidecar, batch):
+                    if self._may_append(owner, batch):
                         self._append_records(sidecar, batch)
                     else:
                         with sidecar.editing() as data:
@@ -506,16 +506,11 @@ class FileStore:
             for placement in batch:
                 placement.settle()
 
-    def _may_append(self, owner: Location, sidecar: Sidecar, batch: list[Placement]) -> bool:
-        """Whether recording the batch may just append to the sidecar's journal: the
-        sidecar is big enough for that to matter (see journal.JOURNAL_FROM), the watcher
-        takes in whatever else changes on disk (appending records only adds what the
-        server placed, it never hides a change), nothing in the batch edits other fields,
-        and the sidecar is already whole and true to where its folder is."""
-        if self.reconcile_on_write or any(p.on_placed is not None for p in batch):
-            return False
-        data = sidecar.read()
-        return _is_whole(owner, data) and len(data["files"]) >= JOURNAL_FROM  # type: ignore[index]
+    def _may_append(self, owner: Location, batch: list[Placement]) -> bool:
+        """Whether recording the batch may just append to the sidecar's journal: it may
+        (see `appendable`: appending records only adds what the server placed, it never
+        hides a change) and nothing in the batch edits other fields."""
+        return all(p.on_placed is None for p in batch) and self.appendable(owner)
 
     def _append_records(self, sidecar: Sidecar, batch: list[Placement]) -> None:
         """Under the owner's lock: make the batch's renames durable and append its records
@@ -553,11 +548,17 @@ class FileStore:
         owner = self._containing_owner(loc, is_dir)
         if owner is None:
             self._remove(loc, path, is_dir)
-        else:  # all or nothing: the sidecar cannot be rewritten (a full disk), it stays
+        else:  # all or nothing: the sidecar cannot be written (a full disk), it stays
             sidecar = self.sidecar(owner)
-            with sidecar.locked(), UndoLog() as undo, sidecar.editing() as data:
-                undo.remove(path)
-                self._settle(owner, data)
+            key = loc.key_in(owner)
+            with sidecar.locked(), UndoLog() as undo:
+                if self.appendable(owner):
+                    undo.remove(path)
+                    self.append_changes(owner, undo, removed=[key + "/" if is_dir else key])
+                else:
+                    with sidecar.editing() as data:
+                        undo.remove(path)
+                        self._settle(owner, data)
         self.feed.emit(Change(DELETED, loc, is_dir))
 
     def _containing_owner(self, loc: Location, is_dir: bool) -> Location | None:
@@ -720,6 +721,44 @@ class FileStore:
         """Take files written behind the server's back into the sidecar."""
         return self.edit_meta(actor, owner, lambda data: None)
 
+    def appendable(self, owner: Location) -> bool:
+        """Whether changes to the files of `owner` may be appended to its journal instead
+        of rewriting its sidecar: a watcher takes in other changes on disk, and the
+        sidecar is whole and big enough for it to matter (see journal.JOURNAL_FROM)."""
+        if self.reconcile_on_write:
+            return False
+        data = self.sidecar(owner).read()
+        return _is_whole(owner, data) and len(data["files"]) >= JOURNAL_FROM  # type: ignore[index]
+
+    def append_changes(
+        self,
+        owner: Location,
+        undo: UndoLog,
+        *,
+        removed: Iterable[str] = (),
+        hints: HintMap | None = None,
+    ) -> None:
+        """Record in the journal of `owner` (`appendable`, its lock held) that the files at
+        `removed` (keys; a key ending in "/" is a folder: everything below) are gone and
+        the `hints` (absolute paths) are in place: a cost that grows with the change, not
+        with the asset. The last step of an operation: a fold it may cause is not undone."""
+        sidecar = self.sidecar(owner)
+        files = (sidecar.read() or {}).get("files") or {}
+        changes: list[tuple[str, dict[str, Any] | None]] = []
+        for key in removed:
+            if key.endswith("/"):
+                changes.extend((known, None) for known in files if known.startswith(key))
+            elif key in files:
+                changes.append((key, None))
+        prefix = str(self.fs_path(owner)).rstrip("/") + "/"
+        for path, record in (hints or {}).items():
+            if path.startswith(prefix):
+                changes.append((path[len(prefix) :], record.to_dict()))
+        if changes:
+            appended = sidecar.record_files(changes)
+            if appended is not None:
+                undo.on_failure(appended.take_back)
+
     def rewrite_sidecar(
         self,
         owner: Location,
@@ -738,6 +777,7 @@ class FileStore:
         if change is not None:
             change(data)
         if data != current:
+            undo.keep(sidecar.journal_path)  # folded in by the write: back on failure
             undo.write(sidecar.path, lambda: sidecar.write(data))
 
     def _require_owner_folder(self, owner: Location) -> None:

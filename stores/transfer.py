@@ -135,13 +135,18 @@ def move(
                 store.sidecar(owner).read()  # refuse before touching anything if unreadable
         hints = collect_hints(src_store, src, is_dir, dst_path)
         arrival = _arrival(dst, src, "Moved") if is_dir and dst.is_owner_folder() else None
+        gone = [src.key_in(src_owner) + ("/" if is_dir else "")] if src_owner else []
+        if replaced and same_owner:
+            gone.append(dst.key_in(src_owner) + ("/" if dst_path.is_dir() else ""))
         with UndoLog() as undo:
             if replaced:
                 undo.remove(dst_path)
             _move_path(undo, src_path, dst_path, is_dir, src_store.root_real)
             if is_dir:
                 forget_cached(src_path)
-            if same_owner:
+            if same_owner and src_store.appendable(src_owner):
+                src_store.append_changes(src_owner, undo, removed=gone, hints=hints)
+            elif same_owner:
                 src_store.rewrite_sidecar(src_owner, undo, hints=hints)
             else:
                 if src_owner is not None:

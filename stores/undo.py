@@ -91,6 +91,10 @@ class UndoLog:
         os.rename(src, dst)
         self.on_failure(lambda: _rename_back(dst, src))
 
+    def keep(self, path: Path) -> None:
+        """Keep the file at `path` as it is now (if any), to put back on failure."""
+        self._keep(path)
+
     def _keep(self, path: Path, replaced_by: int | None = None) -> Path | None:
         """A hard link to `path` under a hidden name (None when there is no file): restored
         over `path` on failure (only while `path` is still the inode `replaced_by`, when

@@ -138,6 +138,30 @@ def old_files(count: int) -> set[str]:
     return {f"old/{n}.bin" for n in range(count)}
 
 
+def test_moving_and_deleting_a_folder_inside_a_big_asset_appends_too(asset) -> None:
+    """MOVE and DELETE of a folder in an asset of hundreds of files cost what they move
+    or delete: records appended to the journal, the sidecar not rewritten."""
+    _server, url, folder = asset
+    assert mkcol(url + "tree/").status_code == 201
+    put_many(url, [f"tree/t{n}.bin" for n in range(20)])
+    sidecar_before = (folder / ".ovemeta").stat()
+    moved = requests.request(
+        "MOVE", url + "tree/", headers={"Destination": url + "moved/"}, timeout=HTTP_TIMEOUT
+    )
+    assert moved.status_code == 201, moved.text
+    records = on_disk_records(folder)
+    assert not [key for key in records if key.startswith("tree/")]
+    for n in range(20):
+        assert records[f"moved/t{n}.bin"]["xxh3_128"] == xxhash.xxh3_128_hexdigest(body(n))
+    assert listed_hashes(url + "moved/")["t3.bin"] == xxhash.xxh3_128_hexdigest(body(3))
+    assert requests.delete(url + "moved/", timeout=HTTP_TIMEOUT).status_code == 204
+    assert set(on_disk_records(folder)) == old_files(BIG)
+    after = (folder / ".ovemeta").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (sidecar_before.st_ino, sidecar_before.st_mtime_ns)
+    assert eventually(lambda: not (folder / ".ovemeta.journal").exists(), timeout=15)
+    assert set(yaml.safe_load((folder / ".ovemeta").read_bytes())["files"]) == old_files(BIG)
+
+
 def test_an_edit_of_the_metadata_folds_the_journal_into_the_sidecar(asset) -> None:
     server, url, folder = asset
     put_many(url, [f"f{n}.bin" for n in range(10)])

@@ -22,8 +22,12 @@ from .documents import owner_documents, owner_key, project_key
 
 log = logging.getLogger(__name__)
 
-BATCH_SECONDS = 0.5  # how long a batch may gather before it is committed (a reader
-# waiting for it cuts that short: see wait_for)
+BATCH_SECONDS = 0.5  # how long a batch gathers at least before it is committed (a reader
+# waiting for it cuts that short: see wait_for) ...
+BUSY_SHARE = 0.25  # ... and at least long enough that committing takes at most this share
+# of the writer's time: indexing an asset of 20,000 files again costs far more than one
+# of ten, so under a stream of writes into it, batches grow instead of the backlog
+MAX_GATHER_SECONDS = 5.0  # the longest a change waits for company (no reader waiting)
 BATCH_MAX = 2000
 
 
@@ -69,6 +73,7 @@ class IndexWriterThread:
         self._submitted_seq = 0  # the latest change handed to this writer
         self.committed_seq = 0  # every change up to this one is in the index
         self._readers_waiting = 0
+        self._last_apply = 0.0  # seconds the last batch took to index and commit
         self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
 
     def start(self) -> None:
@@ -136,7 +141,11 @@ class IndexWriterThread:
                     return
                 self._busy = True
                 # let a burst gather, unless a reader waits for it
-                gather_until = time.monotonic() + BATCH_SECONDS
+                gather = min(
+                    MAX_GATHER_SECONDS,
+                    max(BATCH_SECONDS, self._last_apply * (1 - BUSY_SHARE) / BUSY_SHARE),
+                )
+                gather_until = time.monotonic() + gather
                 while not self._readers_waiting and not self._stop:
                     remaining = gather_until - time.monotonic()
                     if remaining <= 0:
@@ -145,6 +154,7 @@ class IndexWriterThread:
                 jobs = list(self._pending)[:BATCH_MAX]
                 for job in jobs:
                     del self._pending[job]
+            started = time.monotonic()
             try:
                 self._apply(jobs)
             except Exception:  # noqa: BLE001 - the writer must survive; reconcile repairs
@@ -152,6 +162,7 @@ class IndexWriterThread:
                     "indexing %d change(s) failed; the next reconcile repairs it", len(jobs)
                 )
             finally:
+                self._last_apply = time.monotonic() - started
                 with self._cond:
                     self._busy = False
                     # Every change handed over is in, but those still pending (a job asked

@@ -115,8 +115,13 @@ class FileStore:
         resolved when it is a symlink. A name that is not on disk as given may be there
         in another Unicode normalisation (see `disk_spelling`): that one is meant.
         """
+        return self._resolved(loc)[0]
+
+    def _resolved(self, loc: Location) -> tuple[Path, os.stat_result | None]:
+        """`fs_path` and, when it is no symlink, its `lstat` (None: nothing there, or a
+        symlink, which the caller stats through if it needs to)."""
         if not loc.parts:
-            return safe_join(self.root, ())
+            return safe_join(self.root, ()), None
         folder = self._folder_path(loc.parts[:-1]) if len(loc.parts) > 1 else self.root
         path = folder / loc.parts[-1]
         try:
@@ -124,15 +129,15 @@ class FileStore:
         except (FileNotFoundError, NotADirectoryError):
             spelled = disk_spelling(folder, loc.parts[-1])
             if spelled == loc.parts[-1]:
-                return path
+                return path, None
             path = folder / spelled
             try:
                 st = os.lstat(path)
             except OSError:
-                return path
+                return path, None
         if stat.S_ISLNK(st.st_mode):
-            return safe_join(self.root, (*loc.parts[:-1], path.name))
-        return path
+            return safe_join(self.root, (*loc.parts[:-1], path.name)), None
+        return path, st
 
     def _folder_path(self, parts: tuple[str, ...]) -> Path:
         """A folder's safe-joined path, remembered for FOLDER_PATH_TTL seconds: a listing
@@ -155,8 +160,11 @@ class FileStore:
         return path
 
     def stat(self, loc: Location) -> os.stat_result | None:
+        path, st = self._resolved(loc)
+        if st is not None or not loc.parts:
+            return st or os.stat(path)
         try:
-            return os.stat(self.fs_path(loc))
+            return os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -365,7 +373,9 @@ class FileStore:
             self.sidecar(owner).ensure_readable()  # refuse early when it does not parse
 
         def commit(temp: Path, size: int, digest: str) -> None:
-            self._place_file(loc, temp, size, digest, create_only=create_only, on_placed=on_placed)
+            self._place_file(
+                loc, temp, size, digest, create_only=create_only, on_placed=on_placed, target=target
+            )
 
         return FileWriter(
             target, commit, expected_size=expected_size, max_size=max_size, head_check=head_check
@@ -431,8 +441,11 @@ class FileStore:
         *,
         create_only: bool = False,
         on_placed: SidecarChange | None = None,
+        target: Path | None = None,
     ) -> None:
-        placement = Placement(temp, self.fs_path(loc), size, digest, create_only, on_placed)
+        """Put a finished temporary file at `loc` (`target`: its path, when known)."""
+        target = target or self.fs_path(loc)
+        placement = Placement(temp, target, size, digest, create_only, on_placed)
         owner = self._recording_owner(loc)
         if owner is None:
             placement.existed = placement.target.exists()
@@ -468,7 +481,7 @@ class FileStore:
         if sidecar.held_here():
             self._settle_placements(owner, sidecar, [placement])
         else:
-            key = str(self.fs_path(owner))
+            key = str(sidecar.folder)
             if not self._placements.join(key, placement):
                 placement.wake.wait()  # settled by the leader, or asked to lead
             if not placement.settled:

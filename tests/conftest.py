@@ -111,7 +111,8 @@ class Server:
             try:
                 requests.get(self.url + "api/list", timeout=1)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # not listening yet, or (bound early, on a loaded machine) still starting
                 time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log()}")
 

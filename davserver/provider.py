@@ -120,12 +120,15 @@ class AssetDAVProvider(DAVProvider):
             return False
         return self.get_resource_inst(environ.get("PATH_INFO", ""), environ) is not None
 
-    def resource_for_entry(self, parent: FolderResource, entry: Entry) -> Any:
-        """A member resource from a directory scan, without looking the path up again."""
+    def resource_for_entry(
+        self, parent: FolderResource, entry: Entry, owner_meta: dict[str, Any] | None = None
+    ) -> Any:
+        """A member resource from a directory scan, without looking the path up again
+        (`owner_meta`: the sidecar holding its record, read once for the listing)."""
         path = parent.path.rstrip("/") + "/" + entry.name
         loc = parent.loc.child(entry.name)
         if entry.name == SIDECAR_NAME:
             return SidecarResource(path, parent.environ, parent.store, parent.loc)
         if entry.is_dir:
             return FolderResource(path, parent.environ, parent.store, loc, entry.stat)
-        return FileResource(path, parent.environ, parent.store, loc, entry.stat)
+        return FileResource(path, parent.environ, parent.store, loc, entry.stat, owner_meta)

@@ -103,9 +103,7 @@ class _StoreBacked:
         self._destination_replaced(dest_path, created)
         pm = self.provider.prop_manager
         if pm:
-            pm.move_properties(
-                self.get_ref_url(), self._ref_url(dest_path), with_children=True
-            )
+            pm.move_properties(self.get_ref_url(), self._ref_url(dest_path), with_children=True)
         self.remove_all_locks(recursive=True)  # locks stay with the URL, which is gone
         return True
 
@@ -193,8 +191,11 @@ class FolderResource(_StoreBacked, DAVCollection):
 
     @mapped
     def get_member_list(self) -> list[Any]:
-        """Build children straight from one directory scan (no second lookup per member)."""
-        return [self.provider.resource_for_entry(self, entry) for entry in self._entries()]
+        """Build children straight from one directory scan (no second lookup per member),
+        their records from one read of the sidecar that holds them."""
+        entries = self._entries()
+        meta = self.store.owner_meta_of(self.loc.child("-")) if self.loc.parts else None
+        return [self.provider.resource_for_entry(self, entry, meta) for entry in entries]
 
     def _entries(self) -> list[Any]:
         return self.store.list_folder(
@@ -352,9 +353,11 @@ class FileResource(_StoreBacked, DAVNonCollection):
         store: FileStore,
         loc: Location,
         st: os.stat_result | None,
+        owner_meta: dict[str, Any] | None = None,
     ) -> None:
         DAVNonCollection.__init__(self, path, environ)
         self._setup(store, loc, st)
+        self._owner_meta = owner_meta  # the sidecar holding its record, read by a listing
         self._stream: _PutStream | None = None
         self._record_cache: Any = False
         self._content_type: str | None = None
@@ -370,7 +373,7 @@ class FileResource(_StoreBacked, DAVNonCollection):
 
     def _record(self) -> Any:
         if self._record_cache is False:
-            self._record_cache = self.store.file_record(self.loc, self._stat())
+            self._record_cache = self.store.file_record(self.loc, self._stat(), self._owner_meta)
         return self._record_cache
 
     def get_content_length(self) -> int:

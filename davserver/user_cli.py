@@ -121,7 +121,7 @@ def run_user_command(args: argparse.Namespace, directory: UserDirectory) -> int:
         print(
             f"assetdav: {args.name} needs a password and there is no terminal to ask for it; "
             "pass it on standard input with --password-stdin "
-            f"(echo \"$PASSWORD\" | assetdav user {args.user_command} {args.name} "
+            f'(echo "$PASSWORD" | assetdav user {args.user_command} {args.name} '
             "--password-stdin ...). Nothing was changed.",
             file=sys.stderr,
         )

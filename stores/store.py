@@ -246,21 +246,32 @@ class FileStore:
             return frozenset()
         return frozenset(str(g) for g in groups)
 
-    def file_record(self, loc: Location, st: os.stat_result) -> FileRecord | None:
-        """The sidecar's record of a file, if it still matches the file on disk."""
+    def file_record(
+        self, loc: Location, st: os.stat_result, owner_meta: Any = None
+    ) -> FileRecord | None:
+        """The sidecar's record of a file, if it still matches the file on disk.
+        `owner_meta`: the owner's sidecar as `owner_meta_of` read it for a whole listing."""
         owner = loc.file_owner()
         if owner is None or is_junk(loc.name):
             return None
-        try:
-            data = self.sidecar(owner).read()
-        except Exception:  # noqa: BLE001 - an unreadable sidecar just means "unknown"
-            return None
+        data = owner_meta if owner_meta is not None else self.owner_meta_of(loc)
         if not data or not isinstance(data.get("files"), dict):
             return None
         record = FileRecord.from_dict(data["files"].get(loc.key_in(owner)))
         if record is None or not record.matches(st.st_size, mtime_of(st)):
             return None
         return record
+
+    def owner_meta_of(self, loc: Location) -> dict[str, Any] | None:
+        """The sidecar recording the file at `loc`, read once for a listing of thousands
+        of files (None: none, or unreadable, which just means "unknown")."""
+        owner = loc.file_owner()
+        if owner is None:
+            return None
+        try:
+            return self.sidecar(owner).read()
+        except Exception:  # noqa: BLE001 - an unreadable sidecar just means "unknown"
+            return None
 
     # --- folders -------------------------------------------------------------------
 

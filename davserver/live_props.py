@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
+from wsgidav import util
 from wsgidav.xml_tools import etree
 
 NS = "urn:assetdav"
@@ -48,3 +50,47 @@ def text_of(value: etree.Element | None) -> str:
     if value is None:
         return ""
     return "".join(value.itertext()).strip()
+
+
+# --- WsgiDAV's own live properties, formatted once per second or per extension ----------
+# A PROPFIND of 2,000 files formats 4,000 dates and guesses 2,000 types: a fifth of its
+# time. Both dates have one-second resolution and a type depends only on the extensions.
+
+LAST_MODIFIED = "{DAV:}getlastmodified"
+CREATION_DATE = "{DAV:}creationdate"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _http_date(second: int) -> str:
+    return util.get_rfc1123_time(second)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _iso_date(second: int) -> str:
+    return util.get_rfc3339_time(second)
+
+
+def http_date(secs: float) -> str:
+    """`getlastmodified` as WsgiDAV writes it (RFC 1123)."""
+    return _http_date(int(secs // 1))
+
+
+def iso_date(secs: float) -> str:
+    """`creationdate` as WsgiDAV writes it (RFC 3339)."""
+    return _iso_date(int(secs // 1))
+
+
+_types: dict[tuple[int, str], str] = {}  # (id of the config, extensions) -> type
+
+
+def content_type(path: str, config: dict) -> str:
+    """WsgiDAV's guess for a file's type, which depends only on its name's extensions."""
+    name = path.rsplit("/", 1)[-1]
+    dot = name.find(".", 1)
+    key = (id(config), name[dot:] if dot > 0 else "")
+    found = _types.get(key)
+    if found is None:
+        found = util.guess_mime_type(path, config)
+        if len(_types) < 4096:
+            _types[key] = found
+    return found

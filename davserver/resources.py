@@ -381,7 +381,8 @@ class FileResource(_StoreBacked, DAVNonCollection):
 
     def get_content_type(self) -> str:
         if self._content_type is None:
-            self._content_type = util.guess_mime_type(self.path, self.environ["wsgidav.config"])
+            config = self.environ["wsgidav.config"]
+            self._content_type = live_props.content_type(self.path, config)
         return self._content_type
 
     def get_creation_date(self) -> float:
@@ -448,6 +449,10 @@ class FileResource(_StoreBacked, DAVNonCollection):
             record = self._record()
             if record is not None:
                 return record.xxh3_128
+        elif name == live_props.LAST_MODIFIED:
+            return live_props.http_date(self._stat().st_mtime)
+        elif name == live_props.CREATION_DATE:
+            return live_props.iso_date(self._stat().st_ctime)
         return super().get_property_value(name)
 
     def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:

@@ -82,10 +82,14 @@ def fill(server: ServerProcess, folder: str, count: int) -> dict[str, Any]:
     if errors:
         raise RuntimeError(f"{len(errors)} PUTs failed on {server.label}: {errors[:3]}")
     done.sort()
-    first = WINDOW / (done[WINDOW - 1] - start)
-    last = WINDOW / (done[-1] - done[-WINDOW - 1])
+    window = min(WINDOW, count // 2)  # a short run compares its two halves
+    if window < 1:
+        raise RuntimeError(f"--counts must be at least 2 (got {count})")
+    first = window / (done[window - 1] - start)
+    last = window / (done[-1] - done[-window - 1]) if count > window else first
     return {
         "files": count,
+        "window": window,
         "files_per_s": round(count / (done[-1] - start), 1),
         "first_400_per_s": round(first, 1),
         "last_400_per_s": round(last, 1),
@@ -122,7 +126,8 @@ def run(args: argparse.Namespace) -> None:
         a, p = result["assetdav"], result["plain"]
         print(
             f"{count:>6} files: assetdav {a['files_per_s']} files/s "
-            f"(first 400 {a['first_400_per_s']}, last 400 {a['last_400_per_s']}: "
+            f"(first {a['window']} {a['first_400_per_s']}, "
+            f"last {a['window']} {a['last_400_per_s']}: "
             f"{'flat' if a['flat'] else 'NOT flat'}), plain {p['files_per_s']} files/s, "
             f"ratio {a['files_per_s'] / p['files_per_s']:.2f}; "
             f"CPU {a['cpu_s']} s vs {p['cpu_s']} s"

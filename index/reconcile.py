@@ -8,9 +8,7 @@ from collections.abc import Callable
 from stores import SYSTEM, Location, Registry
 from stores.check import owners
 from stores.errors import StoreError
-from stores.hashing import mtime_of
-from stores.model import FileRecord
-from stores.reconcile import iter_owned_files
+from stores.reconcile import records_agree
 
 from .documents import owner_key
 from .queries import IndexReader
@@ -31,13 +29,7 @@ def files_changed_behind_the_back(store, owner: Location) -> bool:
     if data is None:
         return False
     known = data.get("files") if isinstance(data.get("files"), dict) else {}
-    seen = 0
-    for key, st in iter_owned_files(store.fs_path(owner), owner.level):
-        record = FileRecord.from_dict(known.get(key))
-        if record is None or not record.matches(st.st_size, mtime_of(st)):
-            return True
-        seen += 1
-    return seen != len(known)
+    return not records_agree(store.fs_path(owner), owner.level, known, None)
 
 
 def reconcile(

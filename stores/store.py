@@ -462,45 +462,41 @@ class FileStore:
             placement.existed = placement.target.exists()
             _rename_into_place(temp, placement.target, create_only)
             fsync_dir(placement.target.parent)
-        elif self.sidecar(owner).held_here():
+        elif (sidecar := self.sidecar(owner)).held_here():
             # the owner's lock is held (a project.json edit): renames and takebacks of
             # others happen under it too, so this one needs no target lock (and taking
-            # one, which an upload waiting for the owner's lock may hold, could deadlock)
-            self._place_recorded(owner, placement)
+            # one, which an upload waiting for the owner's lock may hold, could deadlock);
+            # it is recorded at once: waiting for another leader, who needs that lock,
+            # would deadlock too
+            _put_in_place(placement)
+            self._settle_placements(owner, sidecar, [placement])
         else:
             target = str(placement.target)
             with self._target_locks.holding(target):
                 self._in_flight.add(target)
                 try:
-                    self._place_recorded(owner, placement)
+                    self._place_recorded(owner, sidecar, placement)
                 finally:
                     self._in_flight.discard(target)
-        self.feed.emit(Change(MODIFIED if placement.existed else CREATED, loc, False))
-
-    def _place_recorded(self, owner: Location, placement: Placement) -> None:
-        """Rename the file into place, then queue it to be recorded and wait until it is,
-        leading the owner's group commit when it is this thread's turn (see placing.py);
-        raises what went wrong, with the file taken back out. The rename happens here, in
-        parallel with other uploads, not in the leader's turn: a rename waits for the
-        filesystem's journal, and only the recording needs to be one at a time. The
-        caller holds the target's lock, so nothing else renames over it until it is
-        recorded (or taken back). A caller that holds the owner's lock already (a
-        project.json edit) records its placement at once: waiting for another leader,
-        who needs that lock, would deadlock."""
-        _put_in_place(placement)
-        sidecar = self.sidecar(owner)
-        if sidecar.held_here():
-            self._settle_placements(owner, sidecar, [placement])
-        else:
-            key = str(sidecar.folder)
-            if not self._placements.join(key, placement):
-                placement.wake.wait()  # settled by the leader, or asked to lead
-            if not placement.settled:
-                while not placement.settled and (batch := self._placements.take(key)):
-                    self._settle_placements(owner, sidecar, batch)
-                self._placements.hand_over(key)
         if placement.error is not None:
             raise placement.error
+        self.feed.emit(Change(MODIFIED if placement.existed else CREATED, loc, False))
+
+    def _place_recorded(self, owner: Location, sidecar: Sidecar, placement: Placement) -> None:
+        """Rename the file into place, then queue it to be recorded and wait until it is
+        settled, leading the owner's group commit when it is this thread's turn (see
+        placing.py). The rename happens here, in parallel with other uploads, not in the
+        leader's turn: a rename waits for the filesystem's journal, and only the
+        recording needs to be one at a time. The caller holds the target's lock, so
+        nothing else renames over it until it is recorded (or taken back)."""
+        _put_in_place(placement)
+        key = str(sidecar.folder)
+        if not self._placements.join(key, placement):
+            placement.wake.wait()  # settled by the leader, or asked to lead
+        if not placement.settled:
+            while not placement.settled and (batch := self._placements.take(key)):
+                self._settle_placements(owner, sidecar, batch)
+            self._placements.hand_over(key)
 
     def _settle_placements(self, owner: Location, sidecar: Sidecar, batch: list[Placement]) -> None:
         """Record a batch of files already in place in one sidecar write or journal
@@ -718,26 +714,25 @@ class FileStore:
 
     def sidecar_written_here(self, owner: Location) -> bool:
         """Whether the sidecar of `owner` (and its journal) is as this process last wrote
-        it, once any write in flight has finished (under its lock)."""
+        it, once any write in flight has finished."""
         sidecar = self.sidecar(owner)
-        if sidecar.written_here():
-            return True
-        try:
-            with sidecar.locked():
-                return sidecar.written_here()
-        except NotFound:
-            return False
+        return self._true_once_settled(owner, sidecar.written_here)
 
     def records_agree_settled(
         self, owner: Location, keys: Iterable[tuple[str, bool]] | None
     ) -> bool:
-        """`records_agree`, and if not, again once any write in flight (a file renamed
-        into place, its record not yet appended) has finished: under the owner's lock."""
-        if self.records_agree(owner, keys):
+        """`records_agree`, once any write in flight (a file renamed into place, its
+        record not yet appended) has finished."""
+        return self._true_once_settled(owner, lambda: self.records_agree(owner, keys))
+
+    def _true_once_settled(self, owner: Location, check: Callable[[], bool]) -> bool:
+        """`check()`, and if it is false, `check()` again under the owner's lock, where no
+        write of this process is half done (the watcher's own-write tests)."""
+        if check():
             return True
         try:
             with self.sidecar(owner).locked():
-                return self.records_agree(owner, keys)
+                return check()
         except NotFound:
             return False
 

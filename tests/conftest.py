@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
+
+try:  # the project and its test extra, as `scripts/test` installs them into .venv
+    import requests
+    import xxhash  # noqa: F401
+    from PIL import Image  # noqa: F401
+
+    import stores  # noqa: F401
+except ImportError as missing:
+    pytest.exit(
+        f"{missing}: run the suite with scripts/test, which installs the project and what "
+        "the tests need into .venv (or: .venv/bin/python -m pytest after it has run once)",
+        returncode=4,
+    )
 
 REPO = Path(__file__).resolve().parent.parent
 TOOLS = REPO.parent / "shared" / "tools"

@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 
-from index.service import rebuild, reindex_stores
+from index.rebuild import RebuildFailed, rebuild
+from index.service import reindex_stores
 from stores.check import check_store
 
 from .app import build_registry, build_users
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reindex_cmd = commands.add_parser("reindex", help="rebuild the search index from the tree")
     _common(reindex_cmd)
+    reindex_cmd.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="indexing processes for a full rebuild (default: one per CPU)",
+    )
 
     add_user_commands(commands, _common)
     return parser
@@ -102,12 +109,16 @@ def run_check(settings: Settings, quick: bool) -> int:
     return 0
 
 
-def run_reindex(settings: Settings, only: list[str] | None) -> int:
+def run_reindex(settings: Settings, only: list[str] | None, processes: int = 0) -> int:
     """A fresh index from the tree; with --store, only those stores are redone in place."""
     registry = build_registry(settings)
     path = settings.state_dir / "index"
     bar = ProgressBar("indexing")
-    count = reindex_stores(path, registry, bar) if only else rebuild(path, registry, bar)
+    count = (
+        reindex_stores(path, registry, bar)
+        if only
+        else rebuild(path, registry, bar, processes=processes)
+    )
     print(f"indexed {count} documents into {path}", file=sys.stderr)
     return 0
 
@@ -125,12 +136,15 @@ def main(argv: list[str] | None = None) -> int:
             return run_check(settings, args.quick)
         if args.command == "reindex":
             require_stores(settings)
-            return run_reindex(settings, only=args.stores)
+            return run_reindex(settings, only=args.stores, processes=args.processes)
         if args.command == "user":
             return run_user_command(args, build_users(settings))
     except (ConfigError, RefusedToStart) as exc:
         print(f"assetdav: {exc}", file=sys.stderr)
         return 2
+    except RebuildFailed as exc:
+        print(f"assetdav: {exc}", file=sys.stderr)
+        return 1
     return 2
 
 

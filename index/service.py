@@ -179,23 +179,3 @@ def _fill(writer: Any, registry: Registry, progress: Callable[[int, int, str], N
         index_project(writer, store, project)
     writer.commit()
     progress(len(projects), len(projects), "")
-
-
-def rebuild(path: Path, registry: Registry, progress: Callable[[int, int, str], None]) -> int:
-    """`assetdav reindex`: a fresh index built from the tree next to the old one, then put in
-    its place (a running server picks it up on its next query). Returns the document count."""
-    fresh = path.with_name(path.name + ".new")
-    shutil.rmtree(fresh, ignore_errors=True)
-    fresh.mkdir(parents=True)
-    index = storage(fresh).create_index(SCHEMA)
-    writer = index.writer(limitmb=256, procs=1)
-    _fill(writer, registry, progress)
-    with index.searcher() as searcher:
-        count = searcher.doc_count()
-    old = path.with_name(path.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        path.rename(old)
-    fresh.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
-    return count

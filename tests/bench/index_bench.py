@@ -1,7 +1,7 @@
 """Benchmark the search index against SQLite over the same synthetic store, in one run.
 
 1. Write a synthetic store (see synthetic_store.py: 100 projects, N assets, Zipf tags).
-2. Time a full reindex (`index.service.rebuild`) into a server state dir.
+2. Time a full reindex (`index.rebuild.rebuild`) into a server state dir.
 3. Load the same assets into SQLite (see sqlite_mirror.py).
 4. Four query shapes (see index_workload.py): refine over all assets, over one common tag,
    over two tags, and a filtered list (3 tags + name_contains, 50 names). Each runs
@@ -85,7 +85,8 @@ from synthetic_store import StoreSpec, make_records, tag_names, write_store
 
 import stores.sidecar
 from index.queries import IndexReader
-from index.service import open_or_create, rebuild
+from index.rebuild import rebuild
+from index.service import open_or_create
 from stores import Registry
 
 QUICK_ASSETS = 10_000

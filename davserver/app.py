@@ -16,6 +16,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 import meta_api
 from index.service import SearchIndex
+from meta_api.media import Media, MediaSettings, PreviewMaker
 from meta_api.tus import ResumableUploads
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import NOBODY, Registry
@@ -25,6 +26,7 @@ from stores.users import UserDirectory
 from .access_log import AccessLog
 from .auth import UsersDomainController
 from .config import Settings
+from .conversion import ConversionMiddleware
 from .created_status import CreatedStatus
 from .dav_search import SearchMiddleware
 from .error_mask import InternalErrorMask
@@ -39,8 +41,12 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 BLOCK_SIZE = 1 << 20
 
 
+SARTIQ_FILES = "/compat/sartiq/files/"
+
+
 class Dispatcher:
-    """Route `/api` and `/api/...` to the API, the rest to WebDAV."""
+    """Route `/api` and `/api/...` to the API, the rest to WebDAV. Sartiq's file URLs
+    (`/compat/sartiq/files/<store>/<path>?type=webp`) are the file's own, read-only."""
 
     def __init__(self, dav: WsgiApp, api: WsgiApp) -> None:
         self.dav = dav
@@ -53,6 +59,11 @@ class Dispatcher:
         path = environ.get("PATH_INFO", "")
         if path == "/api" or path.startswith("/api/"):
             return self.api(environ, start_response)
+        if path.startswith(SARTIQ_FILES):
+            if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+                start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
+                return [b"Sartiq's file URLs are read-only.\n"]
+            environ["PATH_INFO"] = "/" + path[len(SARTIQ_FILES) :]
         return self.dav(environ, start_response)
 
 
@@ -112,6 +123,21 @@ def build_uploads(settings: Settings) -> ResumableUploads:
     )
 
 
+def build_media(settings: Settings) -> Media:
+    derived = settings.derived
+    return Media(
+        settings.state_dir / "derived",
+        MediaSettings(
+            max_bytes=derived.max_bytes,
+            max_pixels=derived.max_pixels,
+            concurrency=derived.concurrency,
+            timeout=derived.timeout,
+            background=derived.background,
+            sizes=dict(derived.sizes),
+        ),
+    )
+
+
 def build_application(settings: Settings, registry: Registry | None = None) -> Application:
     registry = registry or build_registry(settings)
     users = build_users(settings)
@@ -132,6 +158,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         # a write stays silent at most this long (limits.idle_timeout): older ones are dead
         sweep_after=2 * settings.limits.idle_timeout,
     )
+    media = build_media(settings)
     dav = WsgiDAVApp(
         {
             "provider_mapping": {"/": provider},
@@ -146,12 +173,14 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "assetdav_users": users,
             "assetdav_provider": provider,
             "assetdav_index": search,
+            "assetdav_media": media,
             "middleware_stack": [
                 Cors,
                 ErrorPrinter,
                 InternalErrorMask,
                 HTTPAuthenticator,
                 SearchMiddleware,
+                ConversionMiddleware,
                 WsgiDavDirBrowser,
                 CreatedStatus,
                 RequestResolver,
@@ -181,6 +210,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_PRESIGN": SignedPayloads(secret, "presigned-urls"),
             "ASSETDAV_PRESIGN_SPENT": spent,
             "ASSETDAV_UPLOADS": uploads,
+            "ASSETDAV_MEDIA": media,
         },
     )
     wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)))
@@ -189,5 +219,9 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     workers.start()
     uploads.start()
     app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
-    app.closers.append(uploads.stop)
+    app.closers += [uploads.stop, media.close]
+    if settings.derived.background:
+        previews = PreviewMaker(media, registry)
+        previews.start()
+        app.closers.append(previews.stop)
     return app

@@ -83,6 +83,46 @@ LIMIT_RANGES = {
 
 
 @dataclass
+class DerivedSettings:
+    """Previews and conversions, cached in <state_dir>/derived (see README)."""
+
+    max_bytes: int = 5 << 30  # the cache's bound; least recently used files go first
+    max_pixels: int = 100_000_000  # larger sources are refused with 413
+    concurrency: int = 0  # conversions at once; 0: one per CPU
+    timeout: int = 30  # seconds a request waits for its conversion, then 503
+    background: bool = True  # make low and medium previews of every file as it lands
+    sizes: dict[str, int] = field(
+        default_factory=lambda: {"low": 256, "medium": 1024, "high": 2048}
+    )
+
+
+DERIVED_RANGES = {
+    "max_pixels": (1_000_000, 10**10),
+    "concurrency": (0, 256),
+    "timeout": (1, 3600),
+}
+PREVIEW_SIDE = (16, 16384)
+
+
+def _derived_from_yaml(raw: Any, derived: DerivedSettings, source: str) -> None:
+    where = f"{source}derived"
+    raw = _options(raw, where, ("max_bytes", "background", "preview_sizes", *DERIVED_RANGES))
+    for key, value in (raw or {}).items():
+        if key == "max_bytes":
+            derived.max_bytes = parse_size(value, f"{where}.max_bytes")
+        elif key == "background":
+            derived.background = _as_bool(value, f"{where}.background")
+        elif key == "preview_sizes":
+            sizes = _options(value, f"{where}.preview_sizes", ("low", "medium", "high")) or {}
+            for quality, side in sizes.items():
+                derived.sizes[quality] = _as_int(
+                    side, f"{where}.preview_sizes.{quality}", *PREVIEW_SIDE
+                )
+        else:
+            setattr(derived, key, _as_int(value, f"{where}.{key}", *DERIVED_RANGES[key]))
+
+
+@dataclass
 class WebdavSettings:
     propfind_depth_infinity: bool = False  # answer PROPFIND Depth: infinity (else 403)
 
@@ -106,6 +146,7 @@ class Settings:
     uploads: UploadSettings = field(default_factory=UploadSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     webdav: WebdavSettings = field(default_factory=WebdavSettings)
+    derived: DerivedSettings = field(default_factory=DerivedSettings)
     config_file: Path | None = None
 
     @property
@@ -135,6 +176,8 @@ ENV_VARS = {
     "ASSETDAV_RECONCILE_INTERVAL": "reconcile_interval",
     "ASSETDAV_INDEX_READ_TIMEOUT": "index_read_timeout",
     "ASSETDAV_UPLOAD_EXPIRE": "upload_expire",
+    "ASSETDAV_DERIVED_MAX_BYTES": "derived_max_bytes",
+    "ASSETDAV_DERIVED_BACKGROUND": "derived_background",
 }
 
 
@@ -389,6 +432,12 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         settings.uploads.expire_after = _as_int(
             value, f"{source}uploads.expire_after", 1, MAX_UPLOAD_EXPIRE
         )
+    elif key == "derived":
+        _derived_from_yaml(value, settings.derived, source)
+    elif key == "derived_max_bytes":
+        settings.derived.max_bytes = parse_size(value, f"{source}derived.max_bytes")
+    elif key == "derived_background":
+        settings.derived.background = _as_bool(value, f"{source}derived.background")
     else:
         raise ConfigError(f"Unknown setting {source}{key!r}.")
 

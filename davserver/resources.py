@@ -18,6 +18,7 @@ from wsgidav.dav_error import (
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
+from meta_api.media import preview_key, preview_url
 from stores import ASSET_LEVEL, PROJECT_LEVEL, Actor, FileStore, Location, transfer
 from stores.errors import AlreadyExists
 from stores.hashing import new_hasher
@@ -260,6 +261,9 @@ class FolderResource(_StoreBacked, DAVCollection):
             return live_props.tags_element([str(t) for t in meta.get("tags") or []])
         if name == live_props.DESCRIPTION:
             return str(meta.get("description") or "")
+        if name == live_props.PREVIEW:  # "" when the asset has nothing to show
+            has_preview = preview_key(meta) is not None
+            return preview_url(self.store.name, *self.loc.parts) if has_preview else ""
         return str(meta.get("version") or 0)
 
     def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> Any:

@@ -16,6 +16,7 @@ from . import (
     routes_hashes,
     routes_objects,
     routes_presigned,
+    routes_previews,
     routes_projects,
     routes_scan,
     routes_search,
@@ -49,6 +50,7 @@ BLUEPRINTS = (
     routes_scan.blueprint,
     routes_hashes.blueprint,
     routes_presigned.blueprint,
+    routes_previews.blueprint,
     tus.blueprint,
 )
 

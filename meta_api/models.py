@@ -134,6 +134,9 @@ class AssetMeta(BaseModel):
     worker: str
     processing_status: str
     processing_error: str
+    preview_url: str | None = Field(
+        None, description="where its preview is served (?quality=low|medium|high); null: none"
+    )
 
 
 class EmptyFolder(BaseModel):

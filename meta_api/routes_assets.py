@@ -12,6 +12,7 @@ from stores.errors import InvalidName, StoreError
 from stores.versions import begin_upload
 
 from . import context
+from .media import with_preview_url
 from .models import AssetMeta, AssetMetaEdit, FileList, FilesQuery, Uploaded, UploadQuery
 from .multipart import FilePart
 from .requests import body_length, stream_body
@@ -22,7 +23,8 @@ blueprint = Blueprint("assets", __name__)
 
 def _public(store, asset) -> dict:
     meta = store.read_meta(context.actor(), asset) or {}
-    return model.public_asset({**meta, "id": asset.name, "project": asset.parts[0]})
+    public = model.public_asset({**meta, "id": asset.name, "project": asset.parts[0]})
+    return with_preview_url(store.name, public, meta)
 
 
 @blueprint.route("/<store_id>/<project_id>/meta/<asset_id>", methods=["GET", "HEAD"])

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 from stores import model
 
 from . import context, projects
+from .media import with_preview_url
 from .models import (
     AssetCreated,
     AssetList,
@@ -93,7 +94,8 @@ def list_assets(store_id: str, project_id: str) -> Response:
             continue
         meta = store.read_meta(actor, project.child(entry.name))
         if meta:
-            assets.append(model.public_asset({**meta, "id": entry.name, "project": project.name}))
+            public = model.public_asset({**meta, "id": entry.name, "project": project.name})
+            assets.append(with_preview_url(store.name, public, meta))
         elif query.includeEmpty and tagged is None:
             assets.append({"name": entry.name, "project": project.name})
     return jsonify({"Assets": assets})

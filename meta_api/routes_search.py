@@ -13,6 +13,7 @@ from stores import model
 
 from . import context
 from .errors import ApiError
+from .media import with_preview_url
 from .search_models import AssetPage, AssetQuery, Filters, Refined, RefineQuery, TagPage, TagQuery
 from .spec import endpoint
 
@@ -89,7 +90,9 @@ def _found(hit: Any) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001 - gone since it was indexed: skip it
         return None
     files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
-    public = model.public_asset({**meta, "id": hit.asset, "project": hit.project})
+    public = with_preview_url(
+        hit.store, model.public_asset({**meta, "id": hit.asset, "project": hit.project}), meta
+    )
     return {
         **public,
         "store": hit.store,

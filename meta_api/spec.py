@@ -36,13 +36,24 @@ BY_HAND: dict[str, dict[str, Any]] = {}
 
 
 def documented_by_hand(
-    path: str, method: str, tag: str, summary: str, answers: dict[str, str]
+    path: str,
+    method: str,
+    tag: str,
+    summary: str,
+    answers: dict[str, str],
+    query: dict[str, dict[str, Any]] | None = None,
+    media_type: str = "application/octet-stream",
 ) -> Callable[[Callable[..., Any]], Any]:
+    """Document a route that answers raw bytes; `query`: its query parameters' schemas."""
+
     def remember(func: Callable[..., Any]) -> Callable[..., Any]:
         params = [
             {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
             for part in path.split("/")
             if part.startswith("{")
+        ] + [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in (query or {}).items()
         ]
         BY_HAND.setdefault(path, {})[method] = {
             "summary": summary,
@@ -53,7 +64,7 @@ def documented_by_hand(
                 status: {
                     "description": text,
                     "content": {
-                        "application/octet-stream" if status == "200" else "application/json": {
+                        media_type if status == "200" else "application/json": {
                             "schema": {"type": "string", "format": "binary"}
                             if status == "200"
                             else {"$ref": "#/components/schemas/ErrorByHand"}

@@ -1,0 +1,138 @@
+"""Previews made ahead of time: every image, video or PDF that lands (by any way in: the
+change feed hears of WebDAV, API, tus, presigned and worker writes, and of files the
+watcher or a scan takes into a sidecar) gets its `low` and `medium` previews in one
+low-priority thread, so a browser grid never waits and uploads are not slowed."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from stores import Location, Registry
+from stores.errors import StoreError
+from stores.events import CREATED, DELETED, MODIFIED, Change
+from stores.layout import ASSET_LEVEL
+
+from .decode import previewable_name
+from .errors import MediaError
+from .service import Media
+
+log = logging.getLogger(__name__)
+
+AHEAD = ("low", "medium")
+MAX_PENDING = 100_000  # beyond this, previews are made when first asked for
+NICENESS = 10  # the thread's scheduling priority: below request threads
+
+
+class PreviewMaker:
+    def __init__(self, media: Media, registry: Registry) -> None:
+        self.media = media
+        self.registry = registry
+        self._pending: OrderedDict[tuple[str, tuple[str, ...], bool], None] = OrderedDict()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name="previews", daemon=True)
+        registry.feed.subscribe(self._on_change)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        self._thread.join(timeout=10)
+
+    def idle(self) -> bool:
+        with self._wake:
+            return not self._pending and not self._busy
+
+    def add_owner(self, store: str, parts: tuple[str, ...]) -> None:
+        """Make the previews of every file an asset's sidecar records."""
+        self._add((store, parts, True))
+
+    def _on_change(self, change: Change, _seq: int) -> None:
+        """Called in the write path: only queues."""
+        where = change.dest or change.where
+        if change.kind == DELETED or where.level < ASSET_LEVEL:
+            return
+        if not change.is_folder and change.kind in (CREATED, MODIFIED):
+            if previewable_name(where.name):
+                self._add((where.store, where.parts, False))
+        elif change.is_folder:
+            owner = where if where.level == ASSET_LEVEL else where.file_owner()
+            if owner is not None and owner.level == ASSET_LEVEL:
+                self._add((owner.store, owner.parts, True))
+
+    def _add(self, item: tuple[str, tuple[str, ...], bool]) -> None:
+        with self._wake:
+            if item in self._pending or len(self._pending) >= MAX_PENDING:
+                return
+            self._pending[item] = None
+            self._wake.notify()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
+        while True:
+            with self._wake:
+                while not self._pending and not self._stopping:
+                    self._busy = False
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                (store_name, parts, is_owner), _ = self._pending.popitem(last=False)
+                self._busy = True
+            try:
+                self._make(store_name, parts, is_owner)
+            except Exception:  # noqa: BLE001 - one bad file must not stop the thread
+                log.exception("previews of /%s/%s failed", store_name, "/".join(parts))
+
+    def _make(self, store_name: str, parts: tuple[str, ...], is_owner: bool) -> None:
+        try:
+            store = self.registry.get(store_name)
+        except StoreError:
+            return
+        loc = Location(store_name, parts)
+        for file_loc in self._files(store, loc) if is_owner else [loc]:
+            make_previews(self.media, store, file_loc)
+
+    @staticmethod
+    def _files(store, owner: Location) -> Iterable[Location]:  # noqa: ANN001
+        try:
+            meta = store.sidecar(owner).read() or {}
+        except Exception:  # noqa: BLE001 - an unreadable sidecar: nothing to preview yet
+            return
+        files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
+        for key in sorted(files):
+            if previewable_name(key):
+                yield Location(owner.store, (*owner.parts, *key.split("/")))
+
+
+def make_previews(media: Media, store, loc: Location, qualities=AHEAD) -> int:  # noqa: ANN001
+    """The missing previews of one file, made in the calling thread; how many were made."""
+    path = store.fs_path(loc)
+    try:
+        st = path.stat()
+    except OSError:
+        return 0
+    if not path.is_file():
+        return 0
+    digest = media.content_hash(store, loc, path, st)
+    made = 0
+    for quality in qualities:
+        conversion = media.preview_conversion(quality)
+        if media.is_cached(digest, conversion):
+            continue
+        try:
+            media.derivative_here(path, digest, conversion)
+            made += 1
+        except MediaError as exc:
+            log.debug("no %s preview of %s: %s", quality, loc.url_path(), exc)
+            return made
+    return made

@@ -1,0 +1,334 @@
+"""Previews and conversion through the real server: every source format to every output
+format on the file's own URL, sizes and fits, EXIF rotation, transparency, animation,
+previews made ahead of time and shared by identical files, the preview API, access,
+Sartiq's file URLs, bad inputs, the cache's bound and one conversion for many askers.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+import time
+from collections.abc import Iterator
+
+import media_sources as ms
+import pytest
+import requests
+from PIL import Image
+from users import add_team, auth
+
+from conftest import Server
+from dav import NS, eventually, mkcol, props_of
+
+OUTPUTS = {
+    "webp": "WEBP",
+    "jpeg": "JPEG",
+    "png": "PNG",
+    "avif": "AVIF",
+    "gif": "GIF",
+}
+ADMIN = auth("admin")
+LOW, MEDIUM = "256x256-contain-q80.webp", "1024x1024-contain-q80.webp"
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, bytes]:
+    return ms.sources()
+
+
+@pytest.fixture(scope="module")
+def media_server(tmp_path_factory, files) -> Iterator[Server]:
+    """Users admin, writer and reader (teamA); project A (teamA) with asset `all` holding
+    one file of every source format and a text file; project B (teamB) with one photo."""
+    base = tmp_path_factory.mktemp("previews")
+    (base / "demo").mkdir()
+    server = Server({"demo": base / "demo"}, base / "state", base / "server.log")
+    server.port = 0
+    add_team(server)
+    server.start()
+    store = server.store_url()
+    for folder in ("A/", "A/all/", "B/", "B/b1/"):
+        assert mkcol(store + folder, auth=ADMIN).status_code == 201
+    for name, body in {**files, "notes.txt": b"not an image\n"}.items():
+        put(store + "A/all/" + name, body)
+    put(store + "B/b1/photo.jpg", files["photo.jpg"])
+    for project, group in (("A", "teamA"), ("B", "teamB")):
+        answer = requests.post(
+            server.url + f"api/demo/{project}/projectAccessMeta",
+            json={"groups": [group]},
+            auth=ADMIN,
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+    yield server
+    server.stop()
+
+
+def put(url: str, body: bytes, who=ADMIN) -> None:
+    answer = requests.put(url, data=body, auth=who, timeout=30)
+    assert answer.status_code in (201, 204), (url, answer.status_code, answer.text[:300])
+
+
+def get(url: str, who=ADMIN, **params) -> requests.Response:
+    return requests.get(url, params=params, auth=who, timeout=60)
+
+
+def image_of(answer: requests.Response) -> Image.Image:
+    assert answer.status_code == 200, answer.text[:500]
+    image = Image.open(io.BytesIO(answer.content))
+    image.load()
+    return image
+
+
+def derived_files(server: Server) -> set[str]:
+    root = server.state_dir / "derived"
+    return {p.name for p in root.glob("*/*") if p.parent.name != "tmp"}
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_every_source_converts_to_every_output(media_server, files, output):
+    base = media_server.store_url() + "A/all/"
+    for name in files:
+        answer = get(base + name, type=output, w="160")
+        assert answer.headers["Content-Type"] == f"image/{output}", name
+        image = image_of(answer)
+        assert image.format == OUTPUTS[output], name
+        assert 0 < image.width <= 160, (name, image.size)
+
+
+def test_sizes_fits_and_exif_rotation(media_server):
+    url = media_server.store_url() + "A/all/photo.jpg"  # 600×400 stored, shown 400×600
+    sizes = {
+        (("w", "100"),): (100, 150),
+        (("h", "60"),): (40, 60),
+        (("w", "100"), ("h", "100")): (67, 100),
+        (("w", "100"), ("h", "100"), ("fit", "cover")): (100, 100),
+        (("w", "100"), ("h", "50"), ("fit", "fill")): (100, 50),
+        (("w", "5000"),): (400, 600),  # never upscaled
+        (("w", "5000"), ("h", "5000"), ("fit", "cover")): (400, 400),
+    }
+    for params, size in sizes.items():
+        image = image_of(get(url, type="png", **dict(params)))
+        assert image.size == size, (params, image.size)
+    shown = image_of(get(url, type="png", w="100")).convert("RGB")
+    top, bottom = shown.getpixel((50, 10)), shown.getpixel((50, 140))
+    assert top[0] > 200 and top[2] < 60, top  # the stored left half (red) is shown on top
+    assert bottom[2] > 200 and bottom[0] < 60, bottom
+
+
+def test_transparency_kept_or_flattened_on_white(media_server):
+    url = media_server.store_url() + "A/all/alpha.png"
+    for output in ("webp", "png", "avif"):
+        image = image_of(get(url, type=output)).convert("RGBA")
+        assert image.getpixel((10, 100))[3] < 10, output  # the transparent half
+        assert image.getpixel((290, 100))[3] > 245, output
+    flat = image_of(get(url, type="jpeg")).convert("RGB")
+    assert all(channel > 240 for channel in flat.getpixel((10, 100)))
+    assert flat.getpixel((290, 100))[1] > 120 and flat.getpixel((290, 100))[0] < 60
+
+
+def test_animation_kept_only_by_formats_that_animate(media_server):
+    url = media_server.store_url() + "A/all/anim.gif"
+    for output in ("gif", "webp"):
+        assert getattr(image_of(get(url, type=output)), "n_frames", 1) == 3, output
+    for output in ("png", "jpeg"):
+        assert getattr(image_of(get(url, type=output)), "n_frames", 1) == 1, output
+
+
+def test_video_and_pdf_frames(media_server):
+    base = media_server.store_url() + "A/all/"
+    frame = image_of(get(base + "clip.mp4", type="png")).convert("RGB")
+    assert frame.size == (160, 120)
+    red = frame.getpixel((80, 60))[0]
+    assert 5 < red < 90, red  # 10% into a black-to-red fade, not its first or last frame
+    page = image_of(get(base + "doc.pdf", type="png", w="300")).convert("RGB")
+    assert page.size == (300, 400)
+    assert page.getpixel((150, 50))[2] > 200 and page.getpixel((150, 350)) == (255, 255, 255)
+
+
+def test_no_query_is_the_file_and_conversions_revalidate(media_server, files):
+    url = media_server.store_url() + "A/all/photo.jpg"
+    assert get(url).content == files["photo.jpg"]
+    first = get(url, type="webp", w="64")
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert "no-cache" in first.headers["Cache-Control"]
+    again = requests.get(
+        url, params={"w": "64", "type": "webp"}, headers={"If-None-Match": etag}, auth=ADMIN
+    )
+    assert again.status_code == 304 and again.headers["ETag"] == etag and not again.content
+    other = get(url, type="webp", w="65")
+    assert other.headers["ETag"] != etag
+    head = requests.head(url, params={"type": "webp", "w": "64"}, auth=ADMIN, timeout=10)
+    assert head.status_code == 200 and head.headers["ETag"] == etag
+
+
+def test_bad_parameters_are_400_naming_the_parameter(media_server):
+    url = media_server.store_url() + "A/all/photo.jpg"
+    cases = {
+        "size": {"size": "10"},
+        "w": {"w": "0"},
+        "h": {"h": "abc"},
+        "q": {"type": "jpeg", "q": "101"},
+        "type": {"type": "bmp"},
+        "fit": {"w": "10", "h": "10", "fit": "stretch"},
+    }
+    for name, params in cases.items():
+        answer = requests.get(url, params=params, auth=ADMIN, timeout=10)
+        assert answer.status_code == 400, (params, answer.status_code)
+        text = html.unescape(answer.text)
+        assert repr(name) in text or f"{name} must" in text, text[:400]
+
+
+def test_bad_sources_get_clear_4xx(media_server):
+    base = media_server.store_url() + "A/bad/"
+    assert mkcol(base, auth=ADMIN).status_code == 201
+    photo = ms.rotated_jpeg()
+    bad = {
+        "notes.txt": (b"plain text\n", 415),
+        "cut.jpg": (photo[: len(photo) // 2], 422),
+        "bomb.png": (ms.huge_png_header(), 413),
+        "empty.mp4": (ms.frameless_video(), 422),
+        "locked.pdf": (ms.encrypted_pdf(), 422),
+        "fake.png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, 422),
+    }
+    for name, (body, status) in bad.items():
+        put(base + name, body)
+        answer = get(base + name, type="webp")
+        assert answer.status_code == status, (name, answer.status_code, answer.text[:300])
+        preview = get(media_server.url + "api/demo/A/preview/bad", file=name)
+        assert preview.status_code in (status, 404), (name, preview.status_code)
+        assert preview.json()["title"] and preview.json()["description"]
+    assert "Traceback" not in media_server.log()
+
+
+def test_previews_are_made_ahead_and_shared_by_identical_files(media_server, files):
+    base = media_server.store_url() + "A/"
+    assert mkcol(base + "fresh/", auth=ADMIN).status_code == 201
+    body = ms.encoded(ms.halves((900, 700), ms.GREEN, ms.BLUE), "JPEG", quality=90)
+    before = derived_files(media_server)
+    put(base + "fresh/one.jpg", body)
+    made = eventually(lambda: {n for n in derived_files(media_server) - before}, timeout=2.0)
+    assert {n.split("-", 1)[1] for n in made} == {LOW, MEDIUM}, made
+    put(base + "fresh/two.jpg", body)  # the same bytes: the same previews
+    time.sleep(0.5)
+    assert derived_files(media_server) - before == made
+    preview = get(media_server.url + "api/demo/A/preview/fresh", file="two.jpg")
+    assert image_of(preview).size == (256, 199)
+    changed = ms.encoded(ms.halves((900, 700), ms.RED, ms.BLUE), "JPEG", quality=90)
+    put(base + "fresh/one.jpg", changed)
+    newer = eventually(lambda: derived_files(media_server) - before - made, timeout=2.0)
+    assert {n.split("-", 1)[1] for n in newer} == {LOW, MEDIUM}, newer
+
+
+def test_preview_api_sizes_versions_and_metadata(media_server):
+    api = media_server.url + "api/demo/A/"
+    big = ms.encoded(ms.halves((3000, 2000), ms.RED, ms.BLUE), "JPEG", quality=80)
+    upload = requests.post(
+        api + "upload/shot",
+        params={"filename": "shot.jpg", "create": "true"},
+        data=big,
+        auth=ADMIN,
+        timeout=30,
+    )
+    assert upload.status_code == 200, upload.text
+    sizes = {"low": (256, 171), "medium": (1024, 683), "high": (2048, 1365)}
+    for quality, size in sizes.items():
+        answer = get(api + "preview/shot", quality=quality)
+        assert answer.headers["Content-Type"] == "image/webp"
+        assert image_of(answer).size == size, quality
+    small = requests.post(
+        api + "upload/shot",
+        params={"filename": "small.png", "update": "true"},
+        data=ms.transparent_png(),
+        auth=ADMIN,
+        timeout=30,
+    )
+    assert small.status_code == 200, small.text
+    assert image_of(get(api + "preview/shot", quality="high")).size == (300, 200)
+    assert image_of(get(api + "preview/shot", version="1")).size == (256, 171)
+    assert image_of(get(api + "preview/all", file="pic.heic")).size == (256, 192)
+    meta = get(api + "meta/shot").json()
+    assert meta["preview_url"] == "/api/demo/A/preview/shot"
+    assert get(media_server.url.rstrip("/") + meta["preview_url"]).status_code == 200
+    props = props_of(media_server.store_url() + "A/shot/", auth=ADMIN)
+    assert props[f"{{{NS}}}preview"].text == "/api/demo/A/preview/shot"
+
+    assert mkcol(media_server.store_url() + "A/words/", auth=ADMIN).status_code == 201
+    put(media_server.store_url() + "A/words/readme.txt", b"nothing to see\n")
+    missing = get(api + "preview/words")
+    assert missing.status_code == 404 and set(missing.json()) == {"title", "description"}
+    assert get(api + "meta/words").json()["preview_url"] is None
+    for params in ({"quality": "huge"}, {"version": "x"}, {"size": "1"}):
+        answer = get(api + "preview/shot", **params)
+        assert answer.status_code == 400 and answer.json()["description"], params
+    assert get(api + "preview/shot", version="7").status_code == 404
+
+
+def test_access_to_derivatives_is_that_of_the_file(media_server):
+    reader = auth("reader")  # reads teamA (project A), not project B
+    store = media_server.store_url()
+    sartiq = media_server.url + "compat/sartiq/files/demo/"
+    assert get(store + "A/all/photo.jpg", reader, type="webp").status_code == 200
+    assert get(media_server.url + "api/demo/A/preview/all", reader).status_code == 200
+    assert get(sartiq + "A/all/photo.jpg", reader, type="webp").status_code == 200
+    for url, params in (
+        (store + "B/b1/photo.jpg", {"type": "webp"}),
+        (store + "B/b1/photo.jpg", {"type": "webp", "w": "10"}),
+        (media_server.url + "api/demo/B/preview/b1", {}),
+        (media_server.url + "api/demo/B/preview/b1", {"quality": "medium"}),
+        (sartiq + "B/b1/photo.jpg", {"type": "webp"}),
+    ):
+        answer = get(url, reader, **params)
+        assert answer.status_code in (400, 403, 404), (url, answer.status_code)
+        assert not answer.content.startswith(b"RIFF")
+    anonymous = requests.get(store + "A/all/photo.jpg", params={"type": "webp"}, timeout=10)
+    assert anonymous.status_code == 401
+
+
+def test_sartiq_file_urls(media_server, files):
+    sartiq = media_server.url + "compat/sartiq/files/demo/A/all/"
+    assert get(sartiq + "photo.jpg").content == files["photo.jpg"]
+    assert image_of(get(sartiq + "pic.bmp", type="avif")).format == "AVIF"
+    refused = requests.put(sartiq + "new.jpg", data=b"x", auth=ADMIN, timeout=10)
+    assert refused.status_code == 405
+
+
+@pytest.fixture
+def small_cache_server(make_server) -> Server:
+    """No previews ahead of time, and a cache of 300 KB."""
+    return make_server(
+        env={"ASSETDAV_DERIVED_MAX_BYTES": "300000", "ASSETDAV_DERIVED_BACKGROUND": "0"}
+    )
+
+
+def test_cache_stays_under_its_bound_and_one_request_makes_it(small_cache_server):
+    server = small_cache_server
+    base = server.store_url()
+    assert mkcol(base + "p/", auth=None).status_code == 201
+    assert mkcol(base + "p/a/", auth=None).status_code == 201
+    noise = Image.effect_noise((3000, 2000), 60).convert("RGB")  # slow to decode
+    put(base + "p/a/noise.png", ms.encoded(noise, "PNG", compress_level=1), who=None)
+
+    answers: list[requests.Response] = []
+
+    def ask() -> None:
+        answers.append(requests.get(base + "p/a/noise.png?type=webp&w=600", timeout=60))
+
+    askers = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in askers:
+        thread.start()
+    for thread in askers:
+        thread.join()
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert server.log().count("derived 600x0-contain-q80.webp of noise.png") == 1
+
+    for width in range(300, 1050, 50):  # 6 KB to 210 KB each, 1.5 MB in all
+        assert requests.get(base + f"p/a/noise.png?type=webp&w={width}", timeout=60).ok
+    root = server.state_dir / "derived"
+    total = sum(p.stat().st_size for p in root.glob("*/*") if p.parent.name != "tmp")
+    assert 100_000 < total <= 300_000, total
+    again = requests.get(base + "p/a/noise.png?type=webp&w=1025", timeout=60)
+    assert again.status_code == 200 and image_of(again).width == 1025

@@ -160,6 +160,7 @@ def test_asset_list_create_and_errors(server, api):
         "worker",
         "processing_status",
         "processing_error",
+        "preview_url",
     }
     assert_error(post(api + "demo/proj/create", {"name": "a1"}), 409)
     assert_error(post(api + "demo/proj/create", {"name": "list"}), 400)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 AHEAD = ("low", "medium")
 MAX_PENDING = 100_000  # beyond this, previews are made when first asked for
 NICENESS = 10  # the thread's scheduling priority: below request threads
+STOP_WAIT = 0.5  # seconds a stopping server waits for the preview being made
 
 
 class PreviewMaker:
@@ -46,7 +47,9 @@ class PreviewMaker:
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
-        self._thread.join(timeout=10)
+        # a preview being made cannot be interrupted; the thread is a daemon, so the
+        # process does not wait for it (its temporary file is swept at the next start)
+        self._thread.join(timeout=STOP_WAIT)
 
     def idle(self) -> bool:
         with self._wake:
@@ -62,7 +65,8 @@ class PreviewMaker:
         if change.kind == DELETED or where.level < ASSET_LEVEL:
             return
         if not change.is_folder and change.kind in (CREATED, MODIFIED):
-            if previewable_name(where.name):
+            key = "/".join(where.parts[ASSET_LEVEL:])
+            if previewable_name(where.name) and not is_tile(key):
                 self._add((where.store, where.parts, False))
         elif change.is_folder:
             owner = where if where.level == ASSET_LEVEL else where.file_owner()
@@ -110,8 +114,15 @@ class PreviewMaker:
             return
         files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
         for key in sorted(files):
-            if previewable_name(key):
+            if previewable_name(key) and not is_tile(key):
                 yield Location(owner.store, (*owner.parts, *key.split("/")))
+
+
+def is_tile(key: str) -> bool:
+    """Tiles of the dzi worker (`<version>/dzi/<stem>/...`): thousands of small images
+    that are themselves a view of one image; they get previews only when asked for."""
+    parts = key.split("/")
+    return len(parts) > 3 and parts[0].isdigit() and parts[1] == "dzi"
 
 
 def make_previews(media: Media, store, loc: Location, qualities=AHEAD) -> int:  # noqa: ANN001

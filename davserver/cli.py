@@ -10,7 +10,7 @@ from index.rebuild import RebuildFailed, rebuild
 from index.service import reindex_stores
 from stores.check import check_store
 
-from .app import build_registry, build_users
+from .app import build_media, build_registry, build_users
 from .config import ConfigError, Settings, load_settings, require_stores
 from .error_mask import ClientErrorFilter
 from .progress import ProgressBar
@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="indexing processes for a full rebuild (default: one per CPU)",
     )
+
+    derive_cmd = commands.add_parser(
+        "derive", help="make the missing low and medium previews of the stores"
+    )
+    _common(derive_cmd)
 
     add_user_commands(commands, _common)
     return parser
@@ -123,6 +128,23 @@ def run_reindex(settings: Settings, only: list[str] | None, processes: int = 0) 
     return 0
 
 
+def run_derive(settings: Settings) -> int:
+    """Previews of a tree copied in (or of a deleted cache), with a progress bar."""
+    from meta_api.media.derive_all import derive_all  # Pillow and friends: only here
+
+    media = build_media(settings)
+    try:
+        done = derive_all(build_registry(settings), media, ProgressBar("previews"))
+    finally:
+        media.close()
+    print(
+        f"{done.files} images, videos and PDFs; {done.made} previews made in "
+        f"{media.cache.root}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -137,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "reindex":
             require_stores(settings)
             return run_reindex(settings, only=args.stores, processes=args.processes)
+        if args.command == "derive":
+            require_stores(settings)
+            return run_derive(settings)
         if args.command == "user":
             return run_user_command(args, build_users(settings))
     except (ConfigError, RefusedToStart) as exc:

@@ -10,7 +10,7 @@ from stores import Location
 
 from . import context
 from .errors import ApiError
-from .media import QUALITIES, Media, MediaError, preview_key
+from .media import QUALITIES, Media, MediaError, keys_on_disk, preview_key
 from .spec import documented_by_hand
 
 blueprint = Blueprint("previews", __name__)
@@ -51,7 +51,7 @@ def preview(store_id: str, project_id: str, asset_id: str) -> Response:
     store, asset = context.asset(store_id, project_id, asset_id)
     actor = context.actor()
     meta = store.read_meta(actor, asset) or {}
-    key = preview_key(meta, version, name)
+    key = preview_key(meta, version, name, lambda: keys_on_disk(store.fs_path(asset)))
     if key is None:
         raise ApiError(404, "No preview", _nothing_to_show(asset_id, version, name))
     loc = Location(store.name, (*asset.parts, *key.split("/")))

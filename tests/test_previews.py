@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import html
 import io
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ import requests
 from PIL import Image
 from users import add_team, auth
 
-from conftest import Server
+from conftest import REPO, Server
 from dav import NS, eventually, mkcol, props_of
 
 OUTPUTS = {
@@ -332,3 +335,60 @@ def test_cache_stays_under_its_bound_and_one_request_makes_it(small_cache_server
     assert 100_000 < total <= 300_000, total
     again = requests.get(base + "p/a/noise.png?type=webp&w=1025", timeout=60)
     assert again.status_code == 200 and image_of(again).width == 1025
+
+
+def test_files_found_on_disk_or_uploaded_through_the_api_get_previews_ahead(media_server):
+    before = derived_files(media_server)
+    assert mkcol(media_server.store_url() + "A/disk/", auth=ADMIN).status_code == 201
+    body = ms.encoded(ms.halves((500, 500), ms.BLUE, ms.GREEN), "PNG")
+    (media_server.stores["demo"] / "A" / "disk" / "dropped.png").write_bytes(body)
+    upload = requests.post(
+        media_server.url + "api/demo/A/upload/viaapi",
+        params={"filename": "up.webp", "create": "true"},
+        data=ms.encoded(ms.halves((700, 300), ms.RED, ms.GREEN), "WEBP"),
+        auth=ADMIN,
+        timeout=30,
+    )
+    assert upload.status_code == 200, upload.text
+    made = eventually(
+        lambda: len(derived_files(media_server) - before) >= 4 and derived_files(media_server),
+        timeout=10.0,
+    )
+    assert made, "no previews were made of a file found on disk or uploaded through the API"
+    new = derived_files(media_server) - before
+    assert sorted(n.split("-", 1)[1] for n in new) == sorted([LOW, MEDIUM] * 2), new
+
+
+def test_derive_makes_the_previews_of_a_tree_copied_in(make_server, tmp_path, files):
+    root = tmp_path / "copied"
+    (root / "p" / "a" / "sub").mkdir(parents=True)
+    (root / "p" / "a" / "photo.jpg").write_bytes(files["photo.jpg"])
+    (root / "p" / "a" / "sub" / "doc.pdf").write_bytes(files["doc.pdf"])
+    (root / "p" / "a" / "notes.txt").write_bytes(b"no preview\n")
+    server = make_server(stores={"demo": root}, start=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETDAV_")}
+    env["ASSETDAV_CONFIG"] = str(REPO / "tests" / "empty-config.yaml")
+    env["ASSETDAV_STORES"] = f"demo={root}"
+    command = [sys.executable, "-P", "-m", "davserver", "derive"]
+    result = subprocess.run(
+        [*command, "--state-dir", str(server.state_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 images, videos and PDFs; 4 previews made" in result.stderr, result.stderr
+    assert len(derived_files(server)) == 4
+    server.start()
+    for name in ("photo.jpg", "sub/doc.pdf"):
+
+        def preview(name: str = name) -> requests.Response | None:
+            answer = requests.get(
+                server.url + "api/demo/p/preview/a", params={"file": name}, timeout=30
+            )
+            return answer if answer.status_code == 200 else None
+
+        # the server takes the copied files into a sidecar of its own within seconds
+        assert image_of(eventually(preview, timeout=15.0)).format == "WEBP", name
+    assert "derived 256x256" not in server.log()  # served from what derive made

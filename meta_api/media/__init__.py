@@ -2,7 +2,7 @@
 hash outside the tree (see DESIGN.md, "Derived media")."""
 
 from .background import PreviewMaker, make_previews
-from .choice import preview_key, preview_url, with_preview_url
+from .choice import keys_on_disk, preview_key, preview_url, with_preview_url
 from .decode import previewable_name
 from .errors import BadParameter, Busy, MediaError, NotPreviewable, TooLarge, Undecodable
 from .params import Conversion, parse_conversion
@@ -20,6 +20,7 @@ __all__ = [
     "PreviewMaker",
     "TooLarge",
     "Undecodable",
+    "keys_on_disk",
     "make_previews",
     "parse_conversion",
     "preview_key",

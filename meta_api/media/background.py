@@ -17,6 +17,7 @@ from stores.errors import StoreError
 from stores.events import CREATED, DELETED, MODIFIED, Change
 from stores.layout import ASSET_LEVEL
 
+from .choice import is_tile
 from .decode import previewable_name
 from .errors import MediaError
 from .service import Media
@@ -108,21 +109,19 @@ class PreviewMaker:
 
     @staticmethod
     def _files(store, owner: Location) -> Iterable[Location]:  # noqa: ANN001
-        try:
-            meta = store.sidecar(owner).read() or {}
-        except Exception:  # noqa: BLE001 - an unreadable sidecar: nothing to preview yet
-            return
-        files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
-        for key in sorted(files):
-            if previewable_name(key) and not is_tile(key):
-                yield Location(owner.store, (*owner.parts, *key.split("/")))
+        return files_to_preview(store, owner)
 
 
-def is_tile(key: str) -> bool:
-    """Tiles of the dzi worker (`<version>/dzi/<stem>/...`): thousands of small images
-    that are themselves a view of one image; they get previews only when asked for."""
-    parts = key.split("/")
-    return len(parts) > 3 and parts[0].isdigit() and parts[1] == "dzi"
+def files_to_preview(store, owner: Location) -> Iterable[Location]:  # noqa: ANN001
+    """The files of an asset that get previews ahead of time, as its sidecar records them."""
+    try:
+        meta = store.sidecar(owner).read() or {}
+    except Exception:  # noqa: BLE001 - an unreadable sidecar: nothing to preview yet
+        return
+    files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
+    for key in sorted(files):
+        if previewable_name(key) and not is_tile(key):
+            yield Location(owner.store, (*owner.parts, *key.split("/")))
 
 
 def make_previews(media: Media, store, loc: Location, qualities=AHEAD) -> int:  # noqa: ANN001

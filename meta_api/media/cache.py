@@ -44,10 +44,11 @@ class DerivedCache:
         return self.root / name[:2] / name
 
     def get(self, name: str) -> Path | None:
-        """The cached file `name`, if there (and mark it used)."""
+        """The cached file `name`, if there (and mark it used). One not known here may have
+        been made by another process (`assetdav derive`, another node): it is taken in."""
         with self._guard:
             if name not in self._sizes:
-                return None
+                return self._adopt(name)
             self._sizes.move_to_end(name)
             touch = time.monotonic() - self._touched.get(name, 0.0) > TOUCH_EVERY
             if touch:
@@ -126,6 +127,20 @@ class DerivedCache:
                 doomed.append(name)
         for name in doomed:
             self.path_of(name).unlink(missing_ok=True)
+
+    def _adopt(self, name: str) -> Path | None:
+        """Called with the guard held."""
+        path = self.path_of(name)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return None
+        if not size:
+            return None
+        self._sizes[name] = size
+        self._total += size
+        self._touched[name] = time.monotonic()
+        return path
 
     def _forget(self, name: str) -> None:
         with self._guard:

@@ -14,6 +14,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from .errors import Busy, NotPreviewable, TooLarge, Undecodable
 from .geometry import Plan, plan
+from .modes import DEEP_MODES, eight_bit, has_alpha
 from .params import Conversion
 
 pillow_heif.register_heif_opener()
@@ -178,12 +179,9 @@ def _plain_mode(image: Image.Image) -> Image.Image:
     if mode == "CMYK" and "icc_profile" in image.info:
         return image  # converted with its profile after scaling (see colour.py)
     if mode in ("P", "PA"):
-        return image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        floats = image.convert("F")
-        low, high = floats.getextrema()
-        scale = 255.0 / (high - low) if high > low else 1.0
-        return floats.point(lambda value: (value - low) * scale).convert("L")
+        return image.convert("RGBA" if has_alpha(image) else "RGB")
+    if mode in DEEP_MODES:
+        return eight_bit(image)
     if mode == "1":
         return image.convert("L")
     if mode == "RGBa":

@@ -9,6 +9,7 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..media.modes import eight_bit, has_alpha
 from .base import Job, TaskFailed
 
 TILE_SIZE = 254
@@ -49,12 +50,6 @@ def tile_boxes(width: int, height: int) -> list[tuple[int, int, tuple[int, int, 
     return boxes
 
 
-def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info
-    )
-
-
 def _tile_mode(image: Image.Image, fmt: str) -> Image.Image:
     """RGBA for PNG tiles; grey or RGB for JPEG ones (16-bit and float images scaled down)."""
     if fmt == "png":
@@ -65,13 +60,7 @@ def _tile_mode(image: Image.Image, fmt: str) -> Image.Image:
         wanted = "RGB"
     if image.mode == wanted:
         return image  # convert() would copy it
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        floats = image.convert("F")
-        low, high = floats.getextrema()
-        scale = 255.0 / (high - low) if high > low else 1.0
-        image = floats.point(lambda value: (value - low) * scale).convert("L")
-        del floats
-    return image.convert(wanted)
+    return eight_bit(image).convert(wanted)
 
 
 @dataclass
@@ -109,7 +98,7 @@ class DziWorker:
         stem = job.dest.name
         with job.open_input() as handle:
             image = self._load(handle, job)
-        fmt = "png" if _has_alpha(image) else "jpg"
+        fmt = "png" if has_alpha(image) else "jpg"
         image = _tile_mode(image, fmt)
         width, height = image.size
         output = job.output()

@@ -1,7 +1,8 @@
 """Previews made ahead of time: every image, video or PDF that lands (by any way in: the
 change feed hears of WebDAV, API, tus, presigned and worker writes, and of files the
-watcher or a scan takes into a sidecar) gets its `low` and `medium` previews in one
-low-priority thread, so a browser grid never waits and uploads are not slowed."""
+watcher or a scan takes into a sidecar) gets its `low` and `medium` previews from
+low-priority threads (one per CPU), so a browser grid never waits. They work in the
+pauses of writing: a burst of uploads is not slowed by its own previews."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -27,30 +29,38 @@ log = logging.getLogger(__name__)
 AHEAD = ("low", "medium")
 MAX_PENDING = 100_000  # beyond this, previews are made when first asked for
 NICENESS = 10  # the thread's scheduling priority: below request threads
-STOP_WAIT = 0.5  # seconds a stopping server waits for the preview being made
+STOP_WAIT = 0.5  # seconds a stopping server waits for the previews being made
+QUIET = 0.25  # seconds without a write before previews are made (uploads come first)
 
 
 class PreviewMaker:
-    def __init__(self, media: Media, registry: Registry) -> None:
+    def __init__(self, media: Media, registry: Registry, threads: int = 0) -> None:
         self.media = media
         self.registry = registry
         self._pending: OrderedDict[tuple[str, tuple[str, ...], bool], None] = OrderedDict()
         self._wake = threading.Condition()
         self._stopping = False
-        self._busy = False
-        self._thread = threading.Thread(target=self._run, name="previews", daemon=True)
+        self._busy = 0
+        self._last_write = 0.0
+        self._threads = [
+            threading.Thread(target=self._run, name=f"previews-{n}", daemon=True)
+            for n in range(threads or os.cpu_count() or 1)
+        ]
         registry.feed.subscribe(self._on_change)
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
-        # a preview being made cannot be interrupted; the thread is a daemon, so the
-        # process does not wait for it (its temporary file is swept at the next start)
-        self._thread.join(timeout=STOP_WAIT)
+        # a preview being made cannot be interrupted; the threads are daemons, so the
+        # process does not wait for them (their temporary files are swept at the next start)
+        deadline = time.monotonic() + STOP_WAIT
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def idle(self) -> bool:
         with self._wake:
@@ -61,7 +71,8 @@ class PreviewMaker:
         self._add((store, parts, True))
 
     def _on_change(self, change: Change, _seq: int) -> None:
-        """Called in the write path: only queues."""
+        """Called in the write path: only queues, and notes that writes are going on."""
+        self._last_write = time.monotonic()
         where = change.dest or change.where
         if change.kind == DELETED or where.level < ASSET_LEVEL:
             return
@@ -86,17 +97,24 @@ class PreviewMaker:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
         while True:
             with self._wake:
-                while not self._pending and not self._stopping:
-                    self._busy = False
-                    self._wake.wait()
+                while not self._stopping and (not self._pending or self._writing()):
+                    self._wake.wait(QUIET if self._pending else None)
                 if self._stopping:
                     return
                 (store_name, parts, is_owner), _ = self._pending.popitem(last=False)
-                self._busy = True
+                self._busy += 1
             try:
                 self._make(store_name, parts, is_owner)
             except Exception:  # noqa: BLE001 - one bad file must not stop the thread
                 log.exception("previews of /%s/%s failed", store_name, "/".join(parts))
+            finally:
+                with self._wake:
+                    self._busy -= 1
+
+    def _writing(self) -> bool:
+        """Writes in the last QUIET seconds: an upload burst is going on, and previews wait
+        for it to pause rather than take the CPU its requests need."""
+        return time.monotonic() - self._last_write < QUIET
 
     def _make(self, store_name: str, parts: tuple[str, ...], is_owner: bool) -> None:
         try:

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def fill(server: ServerProcess, folder: str, count: int) -> dict[str, Any]:
-    """PUT `count` files into `folder` (a URL path) over CONNECTIONS connections."""
-    body = os.urandom(SIZE)
+def fill(
+    server: ServerProcess,
+    folder: str,
+    count: int,
+    body_of: Callable[[int], bytes] | None = None,
+    suffix: str = ".bin",
+) -> dict[str, Any]:
+    """PUT `count` files into `folder` (a URL path) over CONNECTIONS connections: the same
+    SIZE random bytes each, or `body_of(n)` for the n-th file."""
+    same = os.urandom(SIZE)
+    body_of = body_of or (lambda _n: same)
     names = iter(range(count))
     guard = threading.Lock()
     done: list[float] = []
@@ -62,7 +71,7 @@ def fill(server: ServerProcess, folder: str, count: int) -> dict[str, Any]:
                     n = next(names, None)
                 if n is None:
                     return
-                conn.request("PUT", f"{folder}f{n:06}.bin", body=body)
+                conn.request("PUT", f"{folder}f{n:06}{suffix}", body=body_of(n))
                 response = conn.getresponse()
                 response.read()
                 with guard:

@@ -275,6 +275,8 @@ def uploads(workdir: Path, count: int) -> dict[str, Any]:
         try:
             for folder in ("p/", "p/a/"):
                 assert server.request("MKCOL", server.url_path + folder) == 201
+            base_rss = read_memory(server.pid).rss
+            reset_peak(server.pid)
             say(f"{count} small JPEGs PUT, previews in the background: {background == '1'}")
             result = fill(server, server.url_path + "p/a/", count, lambda n: bodies[n], ".jpg")
             done = time.monotonic()
@@ -285,6 +287,7 @@ def uploads(workdir: Path, count: int) -> dict[str, Any]:
                         raise RuntimeError("the previews were not all made within 10 minutes")
                     time.sleep(0.2)
                 result["previews_done_after_s"] = round(time.monotonic() - done, 1)
+            result["peak_rss_growth_mib"] = round((read_memory(server.pid).hwm - base_rss) / MIB, 1)
             results[label] = result
         finally:
             server.stop()

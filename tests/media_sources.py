@@ -4,6 +4,7 @@ benchmark themselves: Pillow for images, pillow-heif for HEIC, PyAV for video, a
 from __future__ import annotations
 
 import io
+import struct
 
 import av
 import pillow_heif
@@ -123,6 +124,47 @@ def huge_png_header() -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
     )
+
+
+def _s15(v): return struct.pack(">i", round(v * 65536))
+
+def _xyz(x, y, z): return b"XYZ " + b"\0" * 4 + _s15(x) + _s15(y) + _s15(z)
+
+def _desc(text: str) -> bytes:
+    ascii_ = text.encode() + b"\0"
+    return b"desc" + b"\0" * 4 + struct.pack(">I", len(ascii_)) + ascii_ + b"\0" * 8 + b"\0" * 70
+
+def _pad(b): return b + b"\0" * (-len(b) % 4)
+
+def swapped_primaries_profile() -> bytes:
+    """An RGB display profile (ICC v2, linear) whose red and blue primaries are swapped:
+    a pixel stored as pure red is, in this profile, pure blue."""
+    red, green, blue = (0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)
+    curve = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, 0x0100)
+    tags = [
+        (b"desc", _desc("swapped primaries")),
+        (b"wtpt", _xyz(0.9642, 1.0, 0.8249)),
+        (b"rXYZ", _xyz(*blue)),
+        (b"gXYZ", _xyz(*green)),
+        (b"bXYZ", _xyz(*red)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+        (b"cprt", b"text" + b"\0" * 4 + b"none\0"),
+    ]
+    table_size = 4 + 12 * len(tags)
+    offset = 128 + table_size
+    entries, data = b"", b""
+    for sig, body in tags:
+        body = _pad(body)
+        entries += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = 128 + table_size + len(data)
+    header = struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000)
+    header += b"mntrRGB XYZ " + b"\0" * 12 + b"acsp" + b"\0" * 24
+    header += struct.pack(">I", 0) + _s15(0.9642) + _s15(1.0) + _s15(0.8249)
+    header += b"\0" * (128 - len(header))
+    return header + struct.pack(">I", len(tags)) + entries + data
 
 
 def sources() -> dict[str, bytes]:

@@ -6,6 +6,7 @@ Sartiq's file URLs, bad inputs, the cache's bound and one conversion for many as
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import os
@@ -18,8 +19,9 @@ from collections.abc import Iterator
 import media_sources as ms
 import pytest
 import requests
+import xxhash
 from PIL import Image
-from users import add_team, auth
+from users import PASSWORD, add_team, auth
 
 from conftest import REPO, Server
 from dav import NS, eventually, mkcol, props_of
@@ -89,9 +91,20 @@ def derived_files(server: Server) -> set[str]:
     return {p.name for p in root.glob("*/*") if p.parent.name != "tmp"}
 
 
-def both_previews(names: set[str]) -> set[str]:
-    """`names` once it holds a low and a medium preview (else empty: not yet)."""
-    return names if {n.split("-", 1)[1] for n in names} >= {LOW, MEDIUM} else set()
+def previews_of(server: Server, body: bytes) -> dict[str, int]:
+    """The derivatives made of `body` (by its content hash): name without the hash ->
+    mtime in ns."""
+    digest = xxhash.xxh3_128_hexdigest(body)
+    return {
+        path.name.split("-", 1)[1]: path.stat().st_mtime_ns
+        for path in (server.state_dir / "derived" / digest[:2]).glob(digest + "-*")
+    }
+
+
+def has_previews(server: Server, body: bytes) -> dict[str, int]:
+    """The low and medium previews of `body` once both are there (else empty: not yet)."""
+    made = previews_of(server, body)
+    return made if {LOW, MEDIUM} <= set(made) else {}
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
@@ -215,21 +228,20 @@ def test_previews_are_made_ahead_and_shared_by_identical_files(media_server, fil
     base = media_server.store_url() + "A/"
     assert mkcol(base + "fresh/", auth=ADMIN).status_code == 201
     body = ms.encoded(ms.halves((900, 700), ms.GREEN, ms.BLUE), "JPEG", quality=90)
-    before = derived_files(media_server)
     put(base + "fresh/one.jpg", body)
-    made = eventually(lambda: both_previews(derived_files(media_server) - before), timeout=2.0)
-    assert {n.split("-", 1)[1] for n in made} == {LOW, MEDIUM}, made
-    put(base + "fresh/two.jpg", body)  # the same bytes: the same previews
-    time.sleep(0.5)
-    assert derived_files(media_server) - before == made
+    made = eventually(lambda: has_previews(media_server, body), timeout=2.0)
+    assert set(made) == {LOW, MEDIUM}, made
+    put(base + "fresh/two.jpg", body)  # the same bytes: the same previews, not made again
+    time.sleep(1.0)
+    assert previews_of(media_server, body) == made
     preview = get(media_server.url + "api/demo/A/preview/fresh", file="two.jpg")
     assert image_of(preview).size == (256, 199)
     changed = ms.encoded(ms.halves((900, 700), ms.RED, ms.BLUE), "JPEG", quality=90)
     put(base + "fresh/one.jpg", changed)
-    newer = eventually(
-        lambda: both_previews(derived_files(media_server) - before - made), timeout=2.0
-    )
-    assert {n.split("-", 1)[1] for n in newer} == {LOW, MEDIUM}, newer
+    assert set(eventually(lambda: has_previews(media_server, changed), timeout=2.0)) == {
+        LOW,
+        MEDIUM,
+    }
 
 
 def test_preview_api_sizes_versions_and_metadata(media_server):
@@ -345,25 +357,20 @@ def test_cache_stays_under_its_bound_and_one_request_makes_it(small_cache_server
 
 
 def test_files_found_on_disk_or_uploaded_through_the_api_get_previews_ahead(media_server):
-    before = derived_files(media_server)
     assert mkcol(media_server.store_url() + "A/disk/", auth=ADMIN).status_code == 201
-    body = ms.encoded(ms.halves((500, 500), ms.BLUE, ms.GREEN), "PNG")
-    (media_server.stores["demo"] / "A" / "disk" / "dropped.png").write_bytes(body)
+    dropped = ms.encoded(ms.halves((500, 500), ms.BLUE, ms.GREEN), "PNG")
+    (media_server.stores["demo"] / "A" / "disk" / "dropped.png").write_bytes(dropped)
+    uploaded = ms.encoded(ms.halves((700, 300), ms.RED, ms.GREEN), "WEBP")
     upload = requests.post(
         media_server.url + "api/demo/A/upload/viaapi",
         params={"filename": "up.webp", "create": "true"},
-        data=ms.encoded(ms.halves((700, 300), ms.RED, ms.GREEN), "WEBP"),
+        data=uploaded,
         auth=ADMIN,
         timeout=30,
     )
     assert upload.status_code == 200, upload.text
-    made = eventually(
-        lambda: len(derived_files(media_server) - before) >= 4 and derived_files(media_server),
-        timeout=10.0,
-    )
-    assert made, "no previews were made of a file found on disk or uploaded through the API"
-    new = derived_files(media_server) - before
-    assert sorted(n.split("-", 1)[1] for n in new) == sorted([LOW, MEDIUM] * 2), new
+    for body in (uploaded, dropped):
+        assert eventually(lambda body=body: has_previews(media_server, body), timeout=10.0)
 
 
 def test_derive_makes_the_previews_of_a_tree_copied_in(make_server, tmp_path, files):
@@ -399,3 +406,88 @@ def test_derive_makes_the_previews_of_a_tree_copied_in(make_server, tmp_path, fi
         # the server takes the copied files into a sidecar of its own within seconds
         assert image_of(eventually(preview, timeout=15.0)).format == "WEBP", name
     assert "derived 256x256" not in server.log()  # served from what derive made
+
+
+def test_colour_profiles_are_converted_to_srgb(media_server):
+    """Pixels stored as pure red in a profile whose red primary is blue are blue."""
+    base = media_server.store_url() + "A/colour/"
+    assert mkcol(base, auth=ADMIN).status_code == 201
+    profile = ms.swapped_primaries_profile()
+    red = Image.new("RGB", (64, 48), ms.RED)
+    put(base + "tagged.jpg", ms.encoded(red, "JPEG", quality=95, icc_profile=profile))
+    put(base + "tagged.png", ms.encoded(red.convert("RGBA"), "PNG", icc_profile=profile))
+    put(base + "plain.png", ms.encoded(red, "PNG"))
+    for name in ("tagged.jpg", "tagged.png"):
+        for output in ("png", "jpeg", "webp", "avif"):
+            pixel = image_of(get(base + name, type=output)).convert("RGB").getpixel((32, 24))
+            assert pixel[2] > 190 and pixel[0] < 70, (name, output, pixel)
+    untagged = image_of(get(base + "plain.png", type="webp")).convert("RGB").getpixel((32, 24))
+    assert untagged[0] > 190 and untagged[2] < 70, untagged
+
+
+def test_tus_uploads_get_previews_ahead(media_server):
+    from tusclient import client as tus_client
+
+    body = ms.encoded(ms.halves((800, 600), ms.GREEN, ms.RED), "JPEG", quality=90)
+    token = base64.b64encode(b"admin:" + PASSWORD["admin"].encode()).decode()
+    uploader = tus_client.TusClient(
+        media_server.url + "api/uploads/", headers={"Authorization": f"Basic {token}"}
+    ).uploader(
+        file_stream=io.BytesIO(body),
+        metadata={
+            "store": "demo",
+            "project": "A",
+            "asset": "bytus",
+            "filename": "shot.jpg",
+            "create": "true",
+        },
+    )
+    uploader.upload()
+    assert eventually(lambda: has_previews(media_server, body), timeout=5.0)
+
+
+def test_a_conversion_waiting_past_the_timeout_is_503_and_abandoned(make_server, tmp_path):
+    config = tmp_path / "slow.yaml"
+    config.write_text(
+        "log_level: INFO\nstores: {}\n"
+        "derived: {concurrency: 1, timeout: 1, background: false}\n"
+    )
+    server = make_server(env={"ASSETDAV_CONFIG": str(config)})
+    base = server.store_url()
+    assert mkcol(base + "p/", auth=None).status_code == 201
+    assert mkcol(base + "p/a/", auth=None).status_code == 201
+    noise = Image.effect_noise((4000, 3000), 60).convert("RGB")  # ~0.3 s to decode
+    put(base + "p/a/noise.png", ms.encoded(noise, "PNG", compress_level=1), who=None)
+    answers: list[requests.Response] = []
+
+    def ask(width: int) -> None:
+        answers.append(requests.get(base + f"p/a/noise.png?type=webp&w={width}", timeout=60))
+
+    askers = [threading.Thread(target=ask, args=(100 + 10 * n,)) for n in range(10)]
+    for thread in askers:
+        thread.start()
+    for thread in askers:
+        thread.join()
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) <= {200, 503} and 503 in statuses, statuses
+    busy = next(a for a in answers if a.status_code == 503)
+    assert busy.headers.get("Retry-After") and "derived.timeout" in html.unescape(busy.text)
+    assert requests.get(base + "p/a/noise.png?type=webp&w=64", timeout=60).status_code == 200
+    assert "Traceback" not in server.log()
+
+
+def test_bad_derived_settings_stop_the_server_with_a_clear_message(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("stores: {}\nderived: {max_pixels: 5}\n")
+    (tmp_path / "demo").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "davserver", "serve", "--store", f"demo={tmp_path / 'demo'}",
+         "--state-dir", str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ASSETDAV_CONFIG": str(config)},
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "derived.max_pixels must be between" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -91,7 +91,8 @@ class Media:
         name = self.name_of(digest, conversion)
         future, new = self.cache.get_or_make(name)
         if new:
-            self._pool.submit(self._make, name, future, path, conversion, logging.INFO)
+            asked = time.monotonic()
+            self._pool.submit(self._make, name, future, path, conversion, logging.INFO, asked)
         return self._wait(future)
 
     def derivative_here(self, path: Path, digest: str, conversion: Conversion) -> Path:
@@ -115,12 +116,23 @@ class Media:
             ) from None
 
     def _make(
-        self, name: str, future: Future[Path], path: Path, conversion: Conversion, level: int
+        self,
+        name: str,
+        future: Future[Path],
+        path: Path,
+        conversion: Conversion,
+        level: int,
+        asked: float | None = None,
     ) -> None:
+        """Make one derivative, abandoned (Busy) once whoever asked has stopped waiting:
+        a job that waited its turn past the timeout does not start, and one that decodes
+        past it is not encoded."""
         started = time.monotonic()
-        deadline = started + self.settings.timeout
+        deadline = (asked or started) + self.settings.timeout
 
         def write(out: BinaryIO) -> None:
+            if time.monotonic() > deadline:
+                raise Busy("The conversion waited its turn longer than derived.timeout.")
             decoded = decode(path, conversion, self.settings.max_pixels, deadline)
             if time.monotonic() > deadline:
                 raise Busy("The conversion took longer than derived.timeout.")

@@ -39,10 +39,10 @@ def transparent_png() -> bytes:
     return encoded(halves((300, 200), (0, 0, 0, 0), (*GREEN, 255), "RGBA"), "PNG")
 
 
-def animated_gif(frames: int = 3) -> bytes:
+def animated(fmt: str = "GIF", frames: int = 3) -> bytes:
     images = [Image.new("RGB", (120, 80), colour) for colour in (RED, GREEN, BLUE)[:frames]]
     out = io.BytesIO()
-    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
+    images[0].save(out, fmt, save_all=True, append_images=images[1:], duration=100, loop=0)
     return out.getvalue()
 
 
@@ -52,11 +52,17 @@ def heic(size: tuple[int, int] = (320, 240)) -> bytes:
     return out.getvalue()
 
 
-def video(seconds: float = 2.0, rate: int = 10, size: tuple[int, int] = (160, 120)) -> bytes:
-    """An mp4 whose frames go from black to red: the frame shown (at 10%) is dark."""
+def video(
+    seconds: float = 2.0,
+    rate: int = 10,
+    size: tuple[int, int] = (160, 120),
+    container_format: str = "mp4",
+    codec: str = "mpeg4",
+) -> bytes:
+    """A video whose frames go from black to red: the frame shown (at 10%) is dark."""
     out = io.BytesIO()
-    with av.open(out, "w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=rate)
+    with av.open(out, "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         count = int(seconds * rate)
         for n in range(count):
@@ -173,12 +179,16 @@ def sources() -> dict[str, bytes]:
     return {
         "photo.jpg": rotated_jpeg(),
         "alpha.png": transparent_png(),
-        "anim.gif": animated_gif(),
+        "anim.gif": animated("GIF"),
+        "anim.webp": animated("WEBP"),
         "photo.webp": encoded(plain, "WEBP", quality=90),
         "deep.tiff": encoded(Image.linear_gradient("L").resize((400, 300)).convert("I;16"), "TIFF"),
         "pic.bmp": encoded(plain, "BMP"),
         "pic.avif": encoded(plain, "AVIF", quality=90),
         "pic.heic": heic(),
         "clip.mp4": video(),
+        "clip.mov": video(container_format="mov", codec="libx264"),
+        "clip.webm": video(container_format="webm", codec="libvpx-vp9"),
+        "clip.mkv": video(container_format="matroska", codec="mpeg4"),
         "doc.pdf": pdf(),
     }

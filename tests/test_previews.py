@@ -150,19 +150,21 @@ def test_transparency_kept_or_flattened_on_white(media_server):
 
 
 def test_animation_kept_only_by_formats_that_animate(media_server):
-    url = media_server.store_url() + "A/all/anim.gif"
-    for output in ("gif", "webp"):
-        assert getattr(image_of(get(url, type=output)), "n_frames", 1) == 3, output
-    for output in ("png", "jpeg"):
-        assert getattr(image_of(get(url, type=output)), "n_frames", 1) == 1, output
+    for source in ("anim.gif", "anim.webp"):
+        url = media_server.store_url() + "A/all/" + source
+        for output in ("gif", "webp"):
+            assert getattr(image_of(get(url, type=output)), "n_frames", 1) == 3, output
+        for output in ("png", "jpeg"):
+            assert getattr(image_of(get(url, type=output)), "n_frames", 1) == 1, output
 
 
 def test_video_and_pdf_frames(media_server):
     base = media_server.store_url() + "A/all/"
-    frame = image_of(get(base + "clip.mp4", type="png")).convert("RGB")
-    assert frame.size == (160, 120)
-    red = frame.getpixel((80, 60))[0]
-    assert 5 < red < 90, red  # 10% into a black-to-red fade, not its first or last frame
+    for clip in ("clip.mp4", "clip.mov", "clip.webm", "clip.mkv"):
+        frame = image_of(get(base + clip, type="png")).convert("RGB")
+        assert frame.size == (160, 120), clip
+        red = frame.getpixel((80, 60))[0]
+        assert 5 < red < 90, (clip, red)  # 10% into a black-to-red fade: not first or last
     page = image_of(get(base + "doc.pdf", type="png", w="300")).convert("RGB")
     assert page.size == (300, 400)
     assert page.getpixel((150, 50))[2] > 200 and page.getpixel((150, 350)) == (255, 255, 255)

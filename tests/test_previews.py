@@ -20,6 +20,8 @@ import media_sources as ms
 import pytest
 import requests
 import xxhash
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from users import PASSWORD, add_team, auth
 
@@ -493,3 +495,23 @@ def test_bad_derived_settings_stop_the_server_with_a_clear_message(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "derived.max_pixels must be between" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+KEYS = ["type", "w", "h", "fit", "q", "x", "W", ""]
+VALUES = st.one_of(
+    st.sampled_from(["webp", "jpeg", "jpg", "png", "avif", "gif", "bmp", "contain", "cover"]),
+    st.sampled_from(["fill", "0", "1", "100", "16384", "16385", "-5", "1e3", "08", " 7"]),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(query=st.lists(st.tuples(st.sampled_from(KEYS), VALUES), min_size=1, max_size=5))
+def test_fuzzed_conversion_parameters_get_an_image_or_a_400(media_server, query):
+    answer = requests.get(
+        media_server.store_url() + "A/all/pic.bmp", params=query, auth=ADMIN, timeout=60
+    )
+    assert answer.status_code in (200, 400), (query, answer.status_code, answer.text[:300])
+    if answer.status_code == 200:
+        assert answer.headers["Content-Type"].startswith("image/")
+        image_of(answer)

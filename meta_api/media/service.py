@@ -22,7 +22,7 @@ from stores.hashing import hash_file
 from .cache import DerivedCache
 from .decode import decode
 from .encode import encode
-from .errors import Busy
+from .errors import Busy, MediaError, TooLarge, Undecodable
 from .params import Conversion, preview
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ class Media:
         self.cache = DerivedCache(root, settings.max_bytes)
         workers = settings.concurrency or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="derive")
+        # what bounds memory: conversions at once, for requests and previews ahead together
+        self._converting = threading.BoundedSemaphore(workers)
         self._hashes: OrderedDict[tuple[int, int, int, int], str] = OrderedDict()
         self._hashes_guard = threading.Lock()
 
@@ -133,10 +135,19 @@ class Media:
         def write(out: BinaryIO) -> None:
             if time.monotonic() > deadline:
                 raise Busy("The conversion waited its turn longer than derived.timeout.")
-            decoded = decode(path, conversion, self.settings.max_pixels, deadline)
-            if time.monotonic() > deadline:
-                raise Busy("The conversion took longer than derived.timeout.")
-            encode(decoded, conversion, out)
+            with self._converting:
+                try:
+                    decoded = decode(path, conversion, self.settings.max_pixels, deadline)
+                    if time.monotonic() > deadline:
+                        raise Busy("The conversion took longer than derived.timeout.")
+                    encode(decoded, conversion, out)
+                except MediaError:
+                    raise
+                except MemoryError:
+                    raise TooLarge(f"{path.name} needs more memory than is free.") from None
+                except Exception as exc:  # noqa: BLE001 - hostile files break codecs oddly
+                    log.warning("cannot convert %s to %s: %r", path.name, conversion.key, exc)
+                    raise Undecodable(f"{path.name} cannot be converted: {exc}") from None
 
         self.cache.run(name, future, write)
         if future.exception() is None:

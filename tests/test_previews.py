@@ -505,7 +505,9 @@ VALUES = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 @given(query=st.lists(st.tuples(st.sampled_from(KEYS), VALUES), min_size=1, max_size=5))
 def test_fuzzed_conversion_parameters_get_an_image_or_a_400(media_server, query):
     answer = requests.get(

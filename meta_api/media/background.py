@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from stores import Location, Registry
 from stores.errors import StoreError
@@ -117,17 +117,25 @@ class PreviewMaker:
         return time.monotonic() - self._last_write < QUIET
 
     def _make(self, store_name: str, parts: tuple[str, ...], is_owner: bool) -> None:
+        """The previews of a file, or of every file of an asset; when writes start again,
+        what is left goes back to the queue (one file's previews at a time)."""
         try:
             store = self.registry.get(store_name)
         except StoreError:
             return
         loc = Location(store_name, parts)
-        for file_loc in self._files(store, loc) if is_owner else [loc]:
-            make_previews(self.media, store, file_loc)
-
-    @staticmethod
-    def _files(store, owner: Location) -> Iterable[Location]:  # noqa: ANN001
-        return files_to_preview(store, owner)
+        files = list(files_to_preview(store, loc)) if is_owner else [loc]
+        for done, file_loc in enumerate(files):
+            made = (
+                None
+                if self._writing()
+                else make_previews(self.media, store, file_loc, self._writing)
+            )
+            if made is None:  # writes came: the rest waits for their next pause
+                with self._wake:
+                    for rest in files[done:]:
+                        self._pending[(store_name, rest.parts, False)] = None
+                return
 
 
 def files_to_preview(store, owner: Location) -> Iterable[Location]:  # noqa: ANN001
@@ -142,8 +150,14 @@ def files_to_preview(store, owner: Location) -> Iterable[Location]:  # noqa: ANN
             yield Location(owner.store, (*owner.parts, *key.split("/")))
 
 
-def make_previews(media: Media, store, loc: Location, qualities=AHEAD) -> int:  # noqa: ANN001
-    """The missing previews of one file, made in the calling thread; how many were made."""
+def make_previews(
+    media: Media,
+    store,  # noqa: ANN001
+    loc: Location,
+    interrupted: Callable[[], bool] | None = None,
+) -> int | None:
+    """The missing low and medium previews of one file, made in the calling thread: how
+    many were made, or None when `interrupted()` said to stop before one of them."""
     path = store.fs_path(loc)
     try:
         st = path.stat()
@@ -153,10 +167,12 @@ def make_previews(media: Media, store, loc: Location, qualities=AHEAD) -> int:  
         return 0
     digest = media.content_hash(store, loc, path, st)
     made = 0
-    for quality in qualities:
+    for quality in AHEAD:
         conversion = media.preview_conversion(quality)
         if media.is_cached(digest, conversion):
             continue
+        if interrupted is not None and interrupted():
+            return None
         try:
             media.derivative_here(path, digest, conversion)
             made += 1

@@ -50,4 +50,4 @@ def derive_all(registry: Registry, media: Media, progress: Progress, threads: in
 
 
 def _previews_of(media: Media, store: FileStore, loc: Location) -> int:
-    return make_previews(media, store, loc)
+    return make_previews(media, store, loc) or 0

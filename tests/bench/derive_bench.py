@@ -265,39 +265,57 @@ def small_jpegs(count: int) -> list[bytes]:
     return jpeg_variants(base, count)
 
 
+UPLOAD_ROUNDS = 2  # each server twice, alternating: one burst's rate varies by ±10%
+
+
 def uploads(workdir: Path, count: int) -> dict[str, Any]:
     bodies = small_jpegs(count)
-    results: dict[str, Any] = {}
-    for label, background in (("without_previews", "0"), ("with_previews", "1")):
-        server: ServerProcess = assetdav_server(workdir / f"uploads-{label}")
-        server.env["ASSETDAV_DERIVED_BACKGROUND"] = background
-        server.start()
-        try:
-            for folder in ("p/", "p/a/"):
-                assert server.request("MKCOL", server.url_path + folder) == 201
-            base_rss = read_memory(server.pid).rss
-            reset_peak(server.pid)
-            say(f"{count} small JPEGs PUT, previews in the background: {background == '1'}")
-            result = fill(server, server.url_path + "p/a/", count, lambda n: bodies[n], ".jpg")
-            done = time.monotonic()
-            derived = workdir / f"uploads-{label}" / "state" / "derived"
-            if background == "1":
-                while len(list(derived.glob("*/*.webp"))) < 2 * count:
-                    if time.monotonic() - done > 600:
-                        raise RuntimeError("the previews were not all made within 10 minutes")
-                    time.sleep(0.2)
-                result["previews_done_after_s"] = round(time.monotonic() - done, 1)
-            result["peak_rss_growth_mib"] = round((read_memory(server.pid).hwm - base_rss) / MIB, 1)
-            results[label] = result
-        finally:
-            server.stop()
-    slower = (
-        1 - results["with_previews"]["files_per_s"] / results["without_previews"]["files_per_s"]
-    )
-    results["slowed_by"] = round(slower, 3)
-    results["target_slowed_by_under"] = 0.10
-    results["met"] = slower < 0.10
-    return results
+    runs: dict[str, list[dict[str, Any]]] = {"without_previews": [], "with_previews": []}
+    for round_ in range(UPLOAD_ROUNDS):
+        for label, background in (("without_previews", "0"), ("with_previews", "1")):
+            runs[label].append(
+                upload_burst(workdir / f"uploads-{label}-{round_}", bodies, background)
+            )
+    rates = {label: [r["files_per_s"] for r in found] for label, found in runs.items()}
+    means = {label: statistics.mean(found) for label, found in rates.items()}
+    slower = 1 - means["with_previews"] / means["without_previews"]
+    return {
+        "runs": runs,
+        "files_per_s": rates,
+        "mean_files_per_s": {label: round(mean, 1) for label, mean in means.items()},
+        "previews_done_after_s": [r["previews_done_after_s"] for r in runs["with_previews"]],
+        "slowed_by": round(slower, 3),
+        "target_slowed_by_under": 0.10,
+        "met": slower < 0.10,
+    }
+
+
+def upload_burst(workdir: Path, bodies: list[bytes], background: str) -> dict[str, Any]:
+    """PUT every body into one asset of a fresh server; with previews in the background,
+    also wait until all of them are made."""
+    server: ServerProcess = assetdav_server(workdir)
+    server.env["ASSETDAV_DERIVED_BACKGROUND"] = background
+    server.start()
+    try:
+        for folder in ("p/", "p/a/"):
+            assert server.request("MKCOL", server.url_path + folder) == 201
+        base_rss = read_memory(server.pid).rss
+        reset_peak(server.pid)
+        count = len(bodies)
+        say(f"{count} small JPEGs PUT, previews in the background: {background == '1'}")
+        result = fill(server, server.url_path + "p/a/", count, lambda n: bodies[n], ".jpg")
+        done = time.monotonic()
+        if background == "1":
+            derived = workdir / "state" / "derived"
+            while len(list(derived.glob("*/*.webp"))) < 2 * count:
+                if time.monotonic() - done > 600:
+                    raise RuntimeError("the previews were not all made within 10 minutes")
+                time.sleep(0.2)
+            result["previews_done_after_s"] = round(time.monotonic() - done, 1)
+        result["peak_rss_growth_mib"] = round((read_memory(server.pid).hwm - base_rss) / MIB, 1)
+        return result
+    finally:
+        server.stop()
 
 
 def run(args: argparse.Namespace) -> None:
@@ -322,10 +340,10 @@ def run(args: argparse.Namespace) -> None:
         f"server peak RSS growth {latency['peak_rss_growth_mib']} MiB"
     )
     print(
-        f"uploads: {upload['without_previews']['files_per_s']} files/s without previews, "
-        f"{upload['with_previews']['files_per_s']} with; slowed by {upload['slowed_by']:.1%} "
+        f"uploads: {upload['files_per_s']['without_previews']} files/s without previews, "
+        f"{upload['files_per_s']['with_previews']} with; slowed by {upload['slowed_by']:.1%} "
         f"({'met' if upload['met'] else 'MISSED'}); previews done "
-        f"{upload['with_previews']['previews_done_after_s']} s after the last upload"
+        f"{upload['previews_done_after_s']} s after the last upload"
     )
     write_result(
         args.out,

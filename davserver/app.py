@@ -57,14 +57,24 @@ class Dispatcher:
     ) -> Iterable[bytes]:
         environ["assetdav.actor"] = NOBODY
         path = environ.get("PATH_INFO", "")
-        if path == "/api" or path.startswith("/api/"):
+        if path in ("/api", "/ui") or path.startswith(("/api/", "/ui/")):
             return self.api(environ, start_response)
+        if path == "/" and _is_browser_page_request(environ):
+            start_response("302 Found", [("Location", "/ui/"), ("Content-Length", "0")])
+            return [b""]
         if path.startswith(SARTIQ_FILES):
             if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
                 start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
                 return [b"Sartiq's file URLs are read-only.\n"]
             environ["PATH_INFO"] = "/" + path[len(SARTIQ_FILES) :]
         return self.dav(environ, start_response)
+
+
+def _is_browser_page_request(environ: dict[str, Any]) -> bool:
+    """A browser opening the server's address (it asks for HTML first); WebDAV clients
+    send PROPFIND, or GET without preferring HTML, and keep getting the store listing."""
+    accept = environ.get("HTTP_ACCEPT", "")
+    return environ.get("REQUEST_METHOD") == "GET" and accept.startswith("text/html")
 
 
 @dataclass

@@ -502,10 +502,20 @@ def check_threads(settings: Settings) -> None:
         )
 
 
+RESERVED_STORE_NAMES = {
+    "api": "the JSON API",
+    "ui": "the asset browser",
+    "compat": "where other systems' APIs are answered",
+}
+
+
 def require_stores(settings: Settings) -> None:
     if not settings.stores:
         raise ConfigError(
             "No stores are configured; add one under 'stores' or pass --store NAME=PATH."
         )
-    if "api" in settings.stores:
-        raise ConfigError("A store cannot be named 'api': /api/ is the JSON API; rename it.")
+    for reserved, what in RESERVED_STORE_NAMES.items():
+        if reserved in settings.stores:
+            raise ConfigError(
+                f"A store cannot be named {reserved!r}: /{reserved}/ is {what}; rename it."
+            )

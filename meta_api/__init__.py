@@ -25,6 +25,7 @@ from . import (
     routes_users,
     routes_workers,
     tus,
+    ui,
 )
 from .auth import blueprint as auth_blueprint
 from .auth import resolve_actor
@@ -74,6 +75,7 @@ def create_app(
     app.register_blueprint(auth_blueprint, url_prefix="/api")
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix="/api")
+    app.register_blueprint(ui.blueprint, url_prefix="/ui")
     spec.register(app)
     return app
 

@@ -18,9 +18,16 @@ from .spec import endpoint
 
 blueprint = Blueprint("auth", __name__)
 
-PUBLIC_ENDPOINTS = {("POST", "/api/auth"), ("GET", "/api/openapi.json")}
+PUBLIC_ENDPOINTS = {
+    ("POST", "/api/auth"),
+    ("DELETE", "/api/auth"),
+    ("GET", "/api/openapi.json"),
+}
+COOKIE = "AUTH_TOKEN"
 PUBLIC_PREFIXES = (
     ("GET", "/api/doc/"),  # the API's own documentation pages
+    ("GET", "/ui/sign-in"),  # the asset browser's sign-in form and its files
+    ("GET", "/ui/static/"),
     ("PUT", "/api/uploads/presigned/"),  # presigned URLs carry their own authority
     ("GET", "/api/downloads/presigned/"),
     ("HEAD", "/api/downloads/presigned/"),
@@ -52,7 +59,7 @@ def _token() -> str | None:
         request.headers.get("AUTH_TOKEN")
         or request.headers.get("Auth-Token")
         or request.args.get("AUTH_TOKEN")
-        or request.cookies.get("AUTH_TOKEN")
+        or request.cookies.get(COOKIE)
     )
 
 
@@ -108,4 +115,26 @@ def issue_token() -> Response:
     body: Credentials = request.context.json
     if users().authenticate(body.user, body.password, _address()) is None:
         raise Unauthorized("Unknown user or wrong password.")
-    return jsonify({"token": signer().issue(body.user)})
+    token = signer().issue(body.user)
+    response = jsonify({"token": token})
+    if body.cookie:
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=signer().ttl_seconds,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=request.is_secure,
+        )
+    return response
+
+
+@blueprint.delete("/auth")
+@endpoint(ok_status=204, errors=(), tags=["users"])
+def forget_token() -> Response:
+    """Sign out of the pages: the token cookie is cleared (a token itself stays valid until
+    it expires)."""
+    response = Response(status=204)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict")
+    return response

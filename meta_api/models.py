@@ -235,6 +235,10 @@ class ObjectInfo(BaseModel):
 class Credentials(BaseModel):
     user: str = Field(min_length=1)
     password: str = Field(min_length=1)
+    cookie: bool = Field(
+        False,
+        description="also keep the token in an HttpOnly, SameSite=Strict cookie (for pages)",
+    )
 
 
 class Token(BaseModel):

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from spectree import Response as Responses
 from spectree import SpecTree
 
@@ -206,3 +206,10 @@ blueprint = Blueprint("openapi", __name__)
 @blueprint.get("/openapi.json")
 def openapi() -> Response:
     return jsonify(openapi_document(current_app))
+
+
+@blueprint.get("/doc/")
+def documentation() -> str:
+    """The API's documentation, rendered by the Redoc copy assetdav serves itself (the
+    pages spectree adds under /api/doc/ load theirs from a CDN)."""
+    return render_template("api_doc.html")

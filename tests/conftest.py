@@ -44,6 +44,8 @@ def skipped_clients() -> list[str]:
         for tool in ("litmus", "rclone", "cadaver"):
             if shutil.which(tool) is None:
                 reasons.append(f"the {tool} run ({tool} is not installed)")
+    if shutil.which("chromium") is None:
+        reasons.append("the browser tests (Debian's chromium is not installed)")
     if subprocess.run(["mount", "--version"], capture_output=True).returncode != 0 or (
         os.geteuid() != 0
     ):

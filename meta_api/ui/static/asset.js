@@ -24,3 +24,14 @@ if (edit) {
     status.textContent = "Saved.";
   });
 }
+
+// The zoomable view of a dzi worker's tiles, with the vendored OpenSeadragon.
+const zoom = document.getElementById("zoom");
+if (zoom && window.OpenSeadragon) {
+  OpenSeadragon({
+    element: zoom,
+    tileSources: zoom.dataset.dzi,
+    prefixUrl: "/ui/static/vendor/openseadragon-6.1.1/images/",
+    showNavigator: true,
+  });
+}

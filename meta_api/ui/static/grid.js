@@ -91,7 +91,19 @@ function card(asset) {
   return item;
 }
 
+let inFlight = null; // the generation whose next page is being fetched
+
 async function loadPage(mine) {
+  if (inFlight === mine) return; // a click and the scroll observer at once: one page
+  inFlight = mine;
+  try {
+    await fetchPage(mine);
+  } finally {
+    if (inFlight === mine) inFlight = null;
+  }
+}
+
+async function fetchPage(mine) {
   const params = filterParams();
   params.set("sort", state.sort);
   params.set("order", state.order);
@@ -190,6 +202,8 @@ more.addEventListener("click", () => loadPage(generation));
 new IntersectionObserver((entries) => {
   if (entries.some((e) => e.isIntersecting) && !more.hidden) loadPage(generation);
 }).observe(more);
+const uploads = document.querySelector("[data-upload]");
+if (uploads) uploads.addEventListener("uploaded", () => refresh());
 window.addEventListener("popstate", () => {
   state = readState();
   refresh();

@@ -1,0 +1,259 @@
+"""The asset browser in a real browser: Debian's chromium, headless, driven by Playwright
+against the real server. Sign in, browse 300 assets, search, require and exclude tags,
+edit an asset (and find it in its sidecar), upload by drag-and-drop with previews, see a
+store's rule refuse a file, and a reader without edit controls. No page may log an error
+to the console; a failing test leaves a screenshot in var/test-screenshots/."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from conftest import REPO, Server
+
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "bench"))
+import media_sources as ms  # noqa: E402
+from synthetic_store import StoreSpec, make_records, project_names, write_store  # noqa: E402
+from users import PASSWORD, add_team  # noqa: E402
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+SCREENSHOTS = REPO / "var" / "test-screenshots"
+SPEC = StoreSpec(assets=300, projects=1, tags=12, max_tags=3, seed=20261204)
+PROJECT = project_names(SPEC)[0]
+MAX_FILE = 200_000  # the store's rule: bigger files are refused with 413
+TIMEOUT = 15_000  # ms
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[tuple[Server, Path, list]]:
+    """A store of 300 assets in one project (written by the test, tags Zipf-distributed),
+    `max_file_size` 200 KB, users admin, writer and reader (teamA, the project's group)."""
+    base = tmp_path_factory.mktemp("browser")
+    root = base / "demo"
+    root.mkdir()
+    records = make_records(SPEC)
+    write_store(root, SPEC, records, processes=1)
+    config = base / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "log_level": "INFO",
+                "stores": {"demo": {"path": str(root), "rules": {"max_file_size": MAX_FILE}}},
+            }
+        )
+    )
+    server = Server({}, base / "state", base / "server.log", env={"ASSETDAV_CONFIG": str(config)})
+    add_team(server)
+    server.start()
+    answer = requests.post(
+        server.url + f"api/demo/{PROJECT}/projectAccessMeta",
+        json={"groups": ["teamA"]},
+        auth=("admin", PASSWORD["admin"]),
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    yield server, root, records
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        launched.close()
+
+
+@contextmanager
+def page_for(browser, name: str, expected: tuple[str, ...] = ()) -> Iterator:
+    """A fresh browser context and page; console errors fail the test (but the browser's
+    own line about an answer the test provokes, such as `status of 413`, in `expected`),
+    and any failure leaves a screenshot named after the test."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+        unexpected = [e for e in errors if not any(part in e for part in expected)]
+        assert not unexpected, unexpected
+    except BaseException:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+
+
+def sign_in(page, server: Server, user: str, start: str = "ui/") -> None:
+    page.goto(server.url + start)
+    page.wait_for_url("**/ui/sign-in**")
+    page.fill("#user", user)
+    page.fill("#password", PASSWORD[user])
+    page.click("#sign-in button[type=submit]")
+    page.wait_for_url(lambda url: "/sign-in" not in url)
+
+
+def total_of(page) -> int:
+    page.wait_for_function("document.getElementById('total').textContent.includes('asset')")
+    return int(page.inner_text("#total").split()[0])
+
+
+def settle(page, expected: int) -> None:
+    """Wait until the grid says `expected` assets."""
+    page.wait_for_function(
+        f"document.getElementById('total').textContent.startsWith('{expected} asset')"
+    )
+
+
+def test_sign_in_browse_search_and_refine_with_tags(site, browser):
+    server, _root, records = site
+    with page_for(browser, "browse") as page:
+        sign_in(page, server, "reader")
+        assert page.url.endswith("/ui/s/demo/")
+        card = page.locator(".card.project", has_text=PROJECT)
+        assert "300 assets" in card.inner_text()
+        card.locator("a").click()
+        page.wait_for_url(f"**/ui/s/demo/{PROJECT}/")
+        assert total_of(page) == 300
+        page.wait_for_function("document.querySelectorAll('#grid li').length >= 100")
+        page.mouse.wheel(0, 100_000)  # scrolling to the end fetches the next page
+        page.wait_for_function("document.querySelectorAll('#grid li').length >= 200")
+        names = page.locator("#grid .name").all_inner_texts()
+        assert len(names) == len(set(names)) and len(names) in (200, 300), len(names)
+
+        counts = Counter(tag for r in records for tag in r.tags)
+        common, second = (tag for tag, _ in counts.most_common(2))
+        facet = page.locator("#tag-list li", has_text=f"{common} (")
+        assert f"({counts[common]})" in facet.inner_text()
+        facet.locator("button.tag").click()
+        settle(page, counts[common])
+        assert f"include={common}" in page.url
+        with_common = [r for r in records if common in r.tags]
+        both = sum(1 for r in with_common if second in r.tags)
+        second_facet = page.locator("#tag-list li", has_text=f"{second} (")
+        assert f"({both})" in second_facet.inner_text()  # counts follow the filter
+        second_facet.locator("button.exclude").click()
+        settle(page, len(with_common) - both)
+        assert "exclude=" in page.url
+        page.go_back()
+        settle(page, counts[common])
+        page.locator(".chip", has_text=common).locator("button").click()
+        settle(page, 300)
+
+        target = records[123]
+        page.fill("#q", target.name)
+        page.click("#find button[type=submit]")
+        settle(page, 1)
+        page.click(f"#grid a:has-text('{target.name}')")
+        page.wait_for_url(f"**/{target.name}")
+        assert page.locator("#edit").count() == 0  # a reader gets no edit controls
+        assert page.locator("[data-upload]").count() == 0
+        assert target.name in page.inner_text("h1")
+
+
+def test_edit_an_asset_in_place_and_find_it_in_the_sidecar(site, browser):
+    server, root, records = site
+    target = records[7]
+    with page_for(browser, "edit") as page:
+        sign_in(page, server, "writer", f"ui/s/demo/{PROJECT}/{target.name}")
+        page.fill("#description", "Seen from the harbour wall")
+        page.fill("#tags", "harbour, dusk")
+        page.click("#edit button[type=submit]")
+        page.wait_for_function("document.getElementById('edit-status').textContent === 'Saved.'")
+    sidecar = yaml.safe_load((root / PROJECT / target.name / ".ovemeta").read_text())
+    assert sidecar["description"] == "Seen from the harbour wall"
+    assert sidecar["tags"] == ["harbour", "dusk"]
+
+
+def drop_files(page, selector: str, files: dict[str, bytes]) -> None:
+    """A drop event carrying real files, as a person dragging them from a file manager."""
+    payload = {name: base64.b64encode(body).decode() for name, body in files.items()}
+    page.evaluate(
+        """([selector, files]) => {
+            const transfer = new DataTransfer();
+            for (const [name, data] of Object.entries(files)) {
+                const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+                transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            }
+            const zone = document.querySelector(selector);
+            const event = (kind) => new DragEvent(kind, { dataTransfer: transfer, bubbles: true });
+            zone.dispatchEvent(event("dragover"));
+            zone.dispatchEvent(event("drop"));
+        }""",
+        [selector, payload],
+    )
+
+
+def test_drag_and_drop_uploads_appear_with_previews_and_rules_refuse(site, browser):
+    server, root, _records = site
+    photos = {
+        f"dropped-{n}.jpg": ms.encoded(ms.halves((400, 300), colour, ms.WHITE), "JPEG")
+        for n, colour in enumerate((ms.RED, ms.GREEN, ms.BLUE))
+    }
+    too_big = {"huge.jpg": os.urandom(MAX_FILE + 100_000)}
+    assert len(too_big["huge.jpg"]) > MAX_FILE
+    with page_for(browser, "upload", expected=("status of 413",)) as page:
+        sign_in(page, server, "writer", f"ui/s/demo/{PROJECT}/")
+        assert total_of(page) >= 300
+        drop_files(page, "[data-upload]", photos)
+        page.wait_for_function(
+            "[...document.querySelectorAll('#uploads .status')]"
+            ".filter((s) => s.textContent === 'Uploaded').length === 3"
+        )
+        page.fill("#q", "dropped")
+        page.click("#find button[type=submit]")
+        settle(page, 3)
+        page.wait_for_function(
+            "[...document.querySelectorAll('#grid img')]"
+            ".filter((i) => i.complete && i.naturalWidth > 0).length === 3"
+        )
+        drop_files(page, "[data-upload]", too_big)
+        failed = page.locator("#uploads li.failed .status")
+        failed.wait_for()
+        assert "larger than" in failed.inner_text() or "200" in failed.inner_text()
+        assert not (root / PROJECT / "huge").exists() or not any(
+            (root / PROJECT / "huge").rglob("huge.jpg")
+        )
+    for name in photos:
+        assert (root / PROJECT / name.removesuffix(".jpg")).is_dir(), name
+
+
+def test_api_documentation_renders_offline(site, browser):
+    server, _root, _records = site
+    context = browser.new_context()
+    page = context.new_page()
+    own_failures: list[str] = []
+    page.on(
+        "requestfailed",
+        lambda request: (
+            own_failures.append(request.url) if request.url.startswith(server.url) else None
+        ),
+    )
+    try:
+        page.goto(server.url + "api/doc/")
+        page.wait_for_selector("h1:has-text('assetdav API')", timeout=TIMEOUT)
+        page.get_by_text("A webp preview of the asset").first.wait_for(state="attached")
+        assert not own_failures, own_failures
+    finally:
+        context.close()

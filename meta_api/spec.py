@@ -28,6 +28,7 @@ REASONS = {
     507: "The disk is full",
 }
 
+NOT_API = ("/ui/", "/ui", "/api/doc/")  # paths of pages for people, left out of the spec
 # Routes that take a raw body (documented by hand; spectree knows JSON bodies only).
 RAW_BODIES: dict[tuple[str, str], str] = {}
 # Routes that answer with raw bytes: spectree would read the whole answer to check it, so
@@ -154,6 +155,9 @@ def endpoint(
 def openapi_document(app: Flask) -> dict[str, Any]:
     """spectree's document, plus what it cannot know: raw upload bodies and how to log in."""
     document = copy.deepcopy(spec.spec)
+    paths = document.get("paths", {})
+    for path in [p for p in paths if p.startswith(NOT_API)]:
+        del paths[path]  # spectree lists every route: the pages for people are not the API
     views = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
     for endpoint_name, view in app.view_functions.items():
         media = RAW_BODIES.get((view.__module__, view.__name__))

@@ -127,6 +127,7 @@ def asset_page(store_id: str, project_id: str, asset_id: str) -> str:
         dzi=dzi,
         dav_url=base + "/",
         may_write=store.may_write(actor, asset),
+        index_name=public["index_file"].rsplit("/", 1)[-1] if public["version"] else "",
     )
 
 

@@ -257,3 +257,23 @@ def test_api_documentation_renders_offline(site, browser):
         assert not own_failures, own_failures
     finally:
         context.close()
+
+
+def test_run_the_dzi_worker_from_an_asset_page_and_zoom(site, browser):
+    server, _root, _records = site
+    photo = ms.encoded(ms.halves((1200, 900), ms.GREEN, ms.BLUE), "JPEG")
+    upload = requests.post(
+        server.url + f"api/demo/{PROJECT}/upload/tiled",
+        params={"filename": "big.jpg", "create": "true"},
+        data=photo,
+        auth=("writer", PASSWORD["writer"]),
+        timeout=30,
+    )
+    assert upload.status_code == 200, upload.text
+    with page_for(browser, "workers") as page:
+        sign_in(page, server, "writer", f"ui/s/demo/{PROJECT}/tiled")
+        button = page.locator("#worker-buttons button", has_text="dzi")
+        button.click()
+        page.wait_for_selector("#zoom", timeout=60_000)  # the page reloads when it is done
+        page.wait_for_selector("#zoom .openseadragon-container canvas")
+        assert "done" in page.inner_text("#worker-status")

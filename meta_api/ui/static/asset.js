@@ -35,3 +35,68 @@ if (zoom && window.OpenSeadragon) {
     showNavigator: true,
   });
 }
+
+// Worker actions: queue a worker that takes this asset's file (dzi, zip) and follow the
+// task's status live from the queue.
+const workersPanel = document.getElementById("workers");
+if (workersPanel) {
+  const { store, project, asset, filename } = workersPanel.dataset;
+  const extension = filename.includes(".") ? filename.split(".").pop().toLowerCase() : "";
+  const buttons = document.getElementById("worker-buttons");
+  const status = document.getElementById("worker-status");
+
+  async function follow(taskId) {
+    for (;;) {
+      const response = await fetch("/api/workers/queue", { credentials: "same-origin" });
+      if (!response.ok) {
+        status.textContent = await apiError(response);
+        return;
+      }
+      const task = (await response.json()).find((t) => t.id === taskId);
+      if (!task) return;
+      const reason = task.error ? ` (${task.error})` : "";
+      status.textContent = `${task.workerType}: ${task.status}${reason}`;
+      if (["done", "error", "canceled"].includes(task.status)) {
+        if (task.status === "done") window.location.reload();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
+  async function queue(worker) {
+    status.textContent = `${worker.type}: queuing…`;
+    const response = await fetch("/api/workers/queue", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        store_id: store,
+        project_id: project,
+        asset_id: asset,
+        worker_type: worker.type,
+      }),
+    });
+    if (!response.ok) {
+      status.textContent = await apiError(response);
+      return;
+    }
+    follow(String((await response.json()).task_id));
+  }
+
+  fetch("/api/workers", { credentials: "same-origin" }).then(async (response) => {
+    if (!response.ok) return;
+    const offered = (await response.json()).filter((w) =>
+      w.extensions.some((e) => e.replace(/^\./, "").toLowerCase() === extension),
+    );
+    for (const worker of offered) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = `Run ${worker.name}`;
+      button.title = worker.description;
+      button.addEventListener("click", () => queue(worker));
+      buttons.append(button);
+    }
+    workersPanel.hidden = offered.length === 0;
+  });
+}

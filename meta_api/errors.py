@@ -66,7 +66,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         response = error_response(exc.status, exc.title, exc.description)
-        if exc.status == 401:
+        if exc.status == 401 and request.headers.get("X-Requested-With") != "XMLHttpRequest":
+            # a page's script asks with X-Requested-With: a challenge would make the
+            # browser pop up its own password dialog over the page's sign-in form
             response.headers["WWW-Authenticate"] = CHALLENGE
         return response
 

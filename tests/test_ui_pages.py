@@ -153,3 +153,14 @@ def test_names_the_server_keeps_for_itself_cannot_be_stores(tmp_path, name):
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert f"cannot be named {name!r}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_pages_script_is_not_challenged_so_the_browser_shows_no_password_dialog(site):
+    wrong = {"user": "admin", "password": "nope"}
+    plain = requests.post(site.url + "api/auth", json=wrong, timeout=10)
+    assert plain.status_code == 401 and "Basic" in plain.headers["WWW-Authenticate"]
+    script = requests.post(
+        site.url + "api/auth", json=wrong, headers={"X-Requested-With": "XMLHttpRequest"}
+    )
+    assert script.status_code == 401 and "WWW-Authenticate" not in script.headers
+    assert script.json()["description"]

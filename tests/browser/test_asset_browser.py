@@ -277,3 +277,55 @@ def test_run_the_dzi_worker_from_an_asset_page_and_zoom(site, browser):
         page.wait_for_selector("#zoom", timeout=60_000)  # the page reloads when it is done
         page.wait_for_selector("#zoom .openseadragon-container canvas")
         assert "done" in page.inner_text("#worker-status")
+
+
+def test_a_phone_and_the_keyboard_alone_bad_credentials_and_signing_out(site, browser):
+    server, _root, records = site
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(server.url + "ui/sign-in")
+        page.fill("#user", "reader")
+        page.fill("#password", "not the password")
+        page.press("#password", "Enter")
+        problem = page.locator("#sign-in-error")
+        problem.wait_for()
+        assert "wrong password" in problem.inner_text()
+        errors.clear()  # the browser's own line about the 401 it was answered
+
+        page.fill("#password", PASSWORD["reader"])
+        page.press("#password", "Enter")
+        page.wait_for_url("**/ui/s/demo/")
+        # the keyboard alone: Tab to the project's link, Enter, then search with Enter
+        page.keyboard.press("Tab")  # the skip link comes first
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.closest('.card.project') !== null"):
+                break
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**/ui/s/demo/{PROJECT}/")
+        total_of(page)
+        page.focus("#q")
+        page.keyboard.type(records[42].name)
+        page.keyboard.press("Enter")
+        settle(page, 1)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the page is {width} px wide on a 375 px screen"
+        missing_alt = page.evaluate(
+            "[...document.images].filter((i) => !i.getAttribute('alt')).length"
+        )
+        assert missing_alt == 0
+        page.click("#sign-out")
+        page.wait_for_url("**/ui/sign-in**")
+        page.goto(server.url + "ui/s/demo/")
+        page.wait_for_url("**/ui/sign-in**")  # the cookie is gone
+        assert not errors, errors
+    except BaseException:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "phone.png"), full_page=True)
+        raise
+    finally:
+        context.close()

@@ -9,9 +9,8 @@ if (edit) {
     event.preventDefault();
     status.textContent = "Saving…";
     const tags = edit.tags.value.split(",").map((t) => t.trim()).filter(Boolean);
-    const response = await fetch(article.dataset.metaUrl, {
+    const response = await api(article.dataset.metaUrl, {
       method: "POST",
-      credentials: "same-origin",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ description: edit.description.value, tags }),
     });
@@ -47,7 +46,7 @@ if (workersPanel) {
 
   async function follow(taskId) {
     for (;;) {
-      const response = await fetch("/api/workers/queue", { credentials: "same-origin" });
+      const response = await api("/api/workers/queue");
       if (!response.ok) {
         status.textContent = await apiError(response);
         return;
@@ -66,9 +65,8 @@ if (workersPanel) {
 
   async function queue(worker) {
     status.textContent = `${worker.type}: queuing…`;
-    const response = await fetch("/api/workers/queue", {
+    const response = await api("/api/workers/queue", {
       method: "POST",
-      credentials: "same-origin",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({
         store_id: store,
@@ -84,7 +82,7 @@ if (workersPanel) {
     follow(String((await response.json()).task_id));
   }
 
-  fetch("/api/workers", { credentials: "same-origin" }).then(async (response) => {
+  api("/api/workers").then(async (response) => {
     if (!response.ok) return;
     const offered = (await response.json()).filter((w) =>
       w.extensions.some((e) => e.replace(/^\./, "").toLowerCase() === extension),

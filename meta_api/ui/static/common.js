@@ -12,10 +12,28 @@ document.addEventListener("click", async (event) => {
   }
 });
 
+// Every call of the JSON API from a page: the cookie goes along, and the header tells the
+// server not to answer 401 with a challenge (the browser would show its own password
+// dialog); a 401 sends the person to the sign-in form, then back here.
+const XHR = { "X-Requested-With": "XMLHttpRequest" };
+
+async function api(path, options = {}) {
+  const response = await fetch(path, {
+    credentials: "same-origin",
+    ...options,
+    headers: { ...XHR, ...(options.headers || {}) },
+  });
+  if (response.status === 401 && !options.signingIn) {
+    const here = window.location.pathname + window.location.search;
+    window.location.assign(`/ui/sign-in?next=${encodeURIComponent(here)}`);
+  }
+  return response;
+}
+
 const signOut = document.getElementById("sign-out");
 if (signOut) {
   signOut.addEventListener("click", async () => {
-    await fetch("/api/auth", { method: "DELETE", credentials: "same-origin" });
+    await api("/api/auth", { method: "DELETE" });
     window.location.assign("/ui/sign-in");
   });
 }

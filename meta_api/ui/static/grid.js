@@ -109,7 +109,7 @@ async function fetchPage(mine) {
   params.set("order", state.order);
   params.set("limit", String(pageSize));
   params.set("offset", String(offset));
-  const response = await fetch(`/api/assets?${params}`, { credentials: "same-origin" });
+  const response = await api(`/api/assets?${params}`);
   if (mine !== generation) return;
   if (!response.ok) {
     total.textContent = await apiError(response);
@@ -146,7 +146,7 @@ function tagButton(tag, count) {
 async function loadFacets(mine) {
   const params = filterParams();
   params.set("limit", "50");
-  const response = await fetch(`/api/tags/refine?${params}`, { credentials: "same-origin" });
+  const response = await api(`/api/tags/refine?${params}`);
   if (mine !== generation || !response.ok) return;
   const counts = (await response.json()).tag_counts;
   if (mine !== generation) return;

@@ -10,9 +10,9 @@ form.addEventListener("submit", async (event) => {
   button.disabled = true;
   const started = Date.now();
   try {
-    const response = await fetch("/api/auth", {
+    const response = await api("/api/auth", {
       method: "POST",
-      credentials: "same-origin",
+      signingIn: true,
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ user: form.user.value, password: form.password.value, cookie: true }),
     });

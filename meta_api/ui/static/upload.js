@@ -66,6 +66,7 @@ if (zone && window.tus) {
     jobs.push(job);
     const upload = new tus.Upload(file, {
       endpoint: "/api/uploads/",
+      headers: XHR,
       metadata,
       chunkSize: 8 * 1024 * 1024,
       retryDelays: [0, 1000, 3000],

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from PIL import Image
 
 from conftest import REPO, Server
 
@@ -32,14 +33,14 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 SCREENSHOTS = REPO / "var" / "test-screenshots"
 SPEC = StoreSpec(assets=300, projects=1, tags=12, max_tags=3, seed=20261204)
 PROJECT = project_names(SPEC)[0]
-MAX_FILE = 200_000  # the store's rule: bigger files are refused with 413
+MAX_FILE = 2_000_000  # the store's rule: bigger files are refused with 413
 TIMEOUT = 15_000  # ms
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[tuple[Server, Path, list]]:
     """A store of 300 assets in one project (written by the test, tags Zipf-distributed),
-    `max_file_size` 200 KB, users admin, writer and reader (teamA, the project's group)."""
+    `max_file_size` 2 MB, users admin, writer and reader (teamA, the project's group)."""
     base = tmp_path_factory.mktemp("browser")
     root = base / "demo"
     root.mkdir()
@@ -329,3 +330,46 @@ def test_a_phone_and_the_keyboard_alone_bad_credentials_and_signing_out(site, br
         raise
     finally:
         context.close()
+
+
+def test_drop_onto_an_asset_makes_its_next_version_and_pauses_and_resumes(site, browser):
+    server, root, _records = site
+    first = ms.encoded(ms.halves((300, 200), ms.RED, ms.WHITE), "JPEG")
+    upload = requests.post(
+        server.url + f"api/demo/{PROJECT}/upload/versions",
+        params={"filename": "shot.jpg", "create": "true"},
+        data=first,
+        auth=("writer", PASSWORD["writer"]),
+        timeout=30,
+    )
+    assert upload.status_code == 200, upload.text
+    noise = Image.effect_noise((1400, 1000), 90).convert("RGB")  # barely compressible
+    second = ms.encoded(noise, "JPEG", quality=95)
+    assert 600_000 < len(second) < MAX_FILE
+    with page_for(browser, "pause") as page:
+        sign_in(page, server, "writer", f"ui/s/demo/{PROJECT}/versions")
+        network = page.context.new_cdp_session(page)
+        network.send("Network.enable")
+        network.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 250_000},
+        )
+        drop_files(page, "[data-upload]", {"shot.jpg": second})
+        bar = page.locator("#uploads progress")
+        page.wait_for_function("document.querySelector('#uploads progress').value > 0.1")
+        page.click("#uploads button:has-text('Pause')")
+        paused_at = bar.evaluate("b => b.value")
+        page.wait_for_timeout(1000)
+        assert bar.evaluate("b => b.value") == paused_at  # paused: nothing moves
+        assert paused_at < 1
+        network.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        page.click("#uploads button:has-text('Resume')")
+        page.wait_for_function(
+            "document.querySelector('#uploads .status').textContent === 'Uploaded'"
+        )
+        page.reload()
+        assert "Version 2" in page.inner_text("#files-title ~ h3")
+    assert (root / PROJECT / "versions" / "2" / "shot.jpg").read_bytes() == second

@@ -214,6 +214,6 @@ def openapi() -> Response:
 
 @blueprint.get("/doc/")
 def documentation() -> str:
-    """The API's documentation, rendered by the Redoc copy assetdav serves itself (the
-    pages spectree adds under /api/doc/ load theirs from a CDN)."""
+    """The API's documentation, rendered by the Swagger UI copy assetdav serves itself
+    (the pages spectree adds under /api/doc/ load theirs from a CDN)."""
     return render_template("api_doc.html")

@@ -162,6 +162,14 @@ def test_sign_in_browse_search_and_refine_with_tags(site, browser):
         page.locator(".chip", has_text=common).locator("button").click()
         settle(page, 300)
 
+        page.select_option("#order", "desc")  # sorting: by name, last first
+        page.wait_for_url("**order=desc**")
+        last = max(r.name.lower() for r in records)
+        page.wait_for_function(
+            f"document.querySelector('#grid .name')?.textContent.toLowerCase() === '{last}'"
+        )
+        page.select_option("#order", "asc")
+
         target = records[123]
         page.fill("#q", target.name)
         page.click("#find button[type=submit]")

@@ -137,6 +137,9 @@ class AssetMeta(BaseModel):
     preview_url: str | None = Field(
         None, description="where its preview is served (?quality=low|medium|high); null: none"
     )
+    metadata: dict[str, Any] | None = Field(
+        None, description="the asset's own fields (in the answers of .../meta/{asset})"
+    )
 
 
 class EmptyFolder(BaseModel):
@@ -165,12 +168,17 @@ class AssetCreated(BaseModel):
 
 
 class AssetMetaEdit(BaseModel):
-    """Only these fields of an asset can be changed through its metadata."""
+    """The fields of an asset that can be changed through its metadata. The other fields
+    of its public metadata may come back too (a client posting what it read), unchanged;
+    anything else is 400, never dropped in silence."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
     name: str | None = None
     description: str | None = None
     tags: list[str] | None = None
+    metadata: dict[str, Any] | None = Field(
+        None, description="the asset's own fields (camera, rating...): replaces them whole"
+    )
 
 
 class FilesQuery(BaseModel):

@@ -24,7 +24,11 @@ blueprint = Blueprint("assets", __name__)
 def _public(store, asset) -> dict:
     meta = store.read_meta(context.actor(), asset) or {}
     public = model.public_asset({**meta, "id": asset.name, "project": asset.parts[0]})
-    return with_preview_url(store.name, public, meta)
+    own = meta.get("metadata")
+    return {
+        **with_preview_url(store.name, public, meta),
+        "metadata": own if isinstance(own, dict) else {},
+    }
 
 
 @blueprint.route("/<store_id>/<project_id>/meta/<asset_id>", methods=["GET", "HEAD"])
@@ -47,9 +51,33 @@ def set_asset_meta(store_id: str, project_id: str, asset_id: str) -> Response:
     """Change the name, description or tags of an asset (nothing else)."""
     store, asset = context.asset(store_id, project_id, asset_id)
     body: AssetMetaEdit = request.context.json
-    edits = {k: v for k, v in body.model_dump().items() if v is not None}
-    store.update_fields(context.actor(), asset, edits)
+    _refuse_other_fields(body.model_extra or {}, _public(store, asset))
+    edits = {k: v for k, v in body.model_dump(exclude=set(body.model_extra or {})).items()}
+    store.update_fields(context.actor(), asset, {k: v for k, v in edits.items() if v is not None})
     return jsonify(_public(store, asset))
+
+
+EDITABLE = ("name", "description", "tags", "metadata")
+
+
+def _refuse_other_fields(extra: dict, current: dict) -> None:
+    """Fields that are not editable: 400 when unknown or when they would change."""
+    unknown = sorted(k for k in extra if k not in current)
+    if unknown:
+        raise context.ApiError(
+            400,
+            "Unknown field",
+            f"{', '.join(map(repr, unknown))}: an asset's metadata takes "
+            f"{', '.join(EDITABLE)} (the other fields of its answer are the server's).",
+        )
+    changed = sorted(k for k, v in extra.items() if v != current[k])
+    if changed:
+        raise context.ApiError(
+            400,
+            "Read-only field",
+            f"{', '.join(map(repr, changed))} cannot be changed through the metadata; only "
+            f"{', '.join(EDITABLE)} can.",
+        )
 
 
 @blueprint.get("/<store_id>/<project_id>/files/<asset_id>")

@@ -195,7 +195,7 @@ def test_asset_meta_head_get_post(api):
     assert requests.head(api + "demo/nope/meta/img1", timeout=5).status_code == 404
     meta = requests.get(api + "demo/proj/meta/img1", timeout=5).json()
     assert meta["id"] == "img1" and meta["history"][0]["Type"] == "Created"
-    changed = post(
+    refused = post(
         api + "demo/proj/meta/img1",
         {
             "name": "Image",
@@ -205,6 +205,12 @@ def test_asset_meta_head_get_post(api):
             "id": "other",
             "index_file": "/etc/passwd",
         },
+    )
+    assert_error(refused, 400)  # the server's fields are not changed, nor dropped in silence
+    for field in ("'id'", "'index_file'", "'version'"):
+        assert field in refused.json()["description"]
+    changed = post(
+        api + "demo/proj/meta/img1", {"name": "Image", "description": "d", "tags": ["t"]}
     ).json()
     assert (changed["name"], changed["description"], changed["tags"]) == ("Image", "d", ["t"])
     assert (changed["id"], changed["version"], changed["index_file"]) == ("img1", 0, "")
@@ -437,3 +443,25 @@ def test_what_webdav_changes_the_api_shows_at_once(server, api):
     assert requests.head(api + "demo/proj/meta/drop", timeout=5).status_code == 404
     requests.delete(base + "proj/kept/", timeout=5)
     assert requests.get(api + "demo/proj/list", timeout=5).json() == {"Assets": []}
+
+
+def test_asset_metadata_is_set_through_the_api_and_nothing_is_dropped_in_silence(server, api):
+    make_project(api)
+    make_asset(api, asset="m1")
+    url = api + "demo/proj/meta/m1"
+    fields = {"camera": "X100", "iso": 200, "lens": {"mm": 23}}
+    answer = post(url, {"metadata": fields, "description": "a street"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["metadata"] == fields and answer.json()["description"] == "a street"
+    assert requests.get(url, timeout=5).json()["metadata"] == fields
+    sidecar = server.stores["demo"] / "proj" / "m1" / ".ovemeta"
+    assert yaml.safe_load(sidecar.read_text())["metadata"] == fields
+
+    read = requests.get(url, timeout=5).json()
+    assert post(url, {**read, "name": "renamed"}).status_code == 200  # what it read, edited
+    unknown = post(url, {"rating": 5})
+    assert unknown.status_code == 400 and "'rating'" in unknown.json()["description"]
+    changed = post(url, {"version": 7})
+    assert changed.status_code == 400 and "'version'" in changed.json()["description"]
+    assert post(url, {"metadata": ["not", "a", "mapping"]}).status_code == 400
+    assert requests.get(url, timeout=5).json()["metadata"] == fields  # refusals changed nothing

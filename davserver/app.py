@@ -181,6 +181,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
                 "default_to_digest": False,
             },
             "assetdav_users": users,
+            "assetdav_tokens": token_signer(settings),
             "assetdav_provider": provider,
             "assetdav_index": search,
             "assetdav_media": media,

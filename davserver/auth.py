@@ -1,15 +1,20 @@
-"""WebDAV authentication: a WsgiDAV domain controller asking the users directory."""
+"""WebDAV authentication: a WsgiDAV domain controller asking the users directory (HTTP
+Basic), or taking the asset browser's signed-in cookie, so the page's download links work
+without a second sign-in."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from werkzeug.http import parse_cookie
 from wsgidav.dc.base_dc import BaseDomainController
 
 from stores import ANONYMOUS
+from stores.tokens import TokenInvalid, TokenSigner
 from stores.users import UserDirectory
 
 REALM = "assetdav"
+COOKIE = "AUTH_TOKEN"  # set by POST /api/auth with cookie: true (HttpOnly, SameSite=Strict)
 
 
 class UsersDomainController(BaseDomainController):
@@ -19,6 +24,7 @@ class UsersDomainController(BaseDomainController):
     def __init__(self, wsgidav_app: Any, config: dict[str, Any]) -> None:
         super().__init__(wsgidav_app, config)
         self.users: UserDirectory = config["assetdav_users"]
+        self.tokens: TokenSigner | None = config.get("assetdav_tokens")
 
     def __str__(self) -> str:
         return f"UsersDomainController({self.users.path})"
@@ -28,10 +34,27 @@ class UsersDomainController(BaseDomainController):
 
     def require_authentication(self, realm: str, environ: dict[str, Any] | None) -> bool:
         if self.users.has_users():
-            return True
+            return not self._signed_in_by_cookie(environ)
         if environ is not None:
             environ["assetdav.actor"] = ANONYMOUS
         return False
+
+    def _signed_in_by_cookie(self, environ: dict[str, Any] | None) -> bool:
+        """A request without credentials carrying the pages' valid token cookie acts as
+        its user (a bad or expired one is ignored: Basic is asked for as usual)."""
+        if environ is None or self.tokens is None or environ.get("HTTP_AUTHORIZATION"):
+            return False
+        token = parse_cookie(environ.get("HTTP_COOKIE", "")).get(COOKIE)
+        if not token:
+            return False
+        try:
+            user = self.users.get(self.tokens.verify(token))
+        except TokenInvalid:
+            return False
+        if user is None:
+            return False
+        environ["assetdav.actor"] = user.actor()
+        return True
 
     def basic_auth_user(
         self, realm: str, user_name: str, password: str, environ: dict[str, Any]

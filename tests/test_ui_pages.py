@@ -164,3 +164,16 @@ def test_a_pages_script_is_not_challenged_so_the_browser_shows_no_password_dialo
     )
     assert script.status_code == 401 and "WWW-Authenticate" not in script.headers
     assert script.json()["description"]
+
+
+def test_the_pages_cookie_opens_the_download_links_too(site):
+    session = signed_in(site, "reader")
+    wave = site.store_url() + "shots/sea/wave.jpg"
+    answer = session.get(wave, timeout=10)
+    assert answer.status_code == 200 and answer.content[:2] == b"\xff\xd8"
+    assert session.get(site.store_url() + "secret/", timeout=10).status_code in (403, 404)
+    assert requests.get(wave, timeout=10).status_code == 401  # no cookie, no credentials
+    forged = requests.get(wave, cookies={"AUTH_TOKEN": "not.a.token"}, timeout=10)
+    assert forged.status_code == 401
+    refused = session.put(site.store_url() + "shots/sea/new.txt", data=b"x", timeout=10)
+    assert refused.status_code == 403  # a reader, whichever way signed in

@@ -120,7 +120,8 @@ def body_problem(environ: dict[str, Any]) -> tuple[int, str, str] | None:
     """An XML body larger than WebDAV needs (the body is parsed in memory)."""
     method = environ.get("REQUEST_METHOD", "")
     length = environ.get("CONTENT_LENGTH") or "0"
-    if method in XML_METHODS and length.isdigit() and int(length) > XML_BODY_LIMIT:
+    declared = int(length) if length.isascii() and length.isdigit() else 0
+    if method in XML_METHODS and declared > XML_BODY_LIMIT:
         return 413, "Body too large", f"A {method} body may be at most {XML_BODY_LIMIT} bytes."
     return None
 

@@ -59,7 +59,7 @@ def locations(digest: str) -> list[dict[str, Any]]:
                     "store": store.name,
                     "project": project,
                     "asset": asset,
-                    "version": int(first) if asset and first.isdigit() and "/" in path else None,
+                    "version": _version_of(first) if asset and "/" in path else None,
                     "path": path,
                     "size": record.size,
                     "url": request.host_url.rstrip("/") + quote(loc.url_path()),
@@ -130,3 +130,9 @@ def _still_matches(store: Any, loc: Any, path: Any, digest: str) -> bool:
     except OSError:
         return False
     return record is not None and record.xxh3_128 == digest
+
+
+def _version_of(folder: str) -> int | None:
+    """The version a first path segment names (`2`), or None (ASCII digits only: `¹` is a
+    digit to str.isdigit() but not to int())."""
+    return int(folder) if folder.isascii() and folder.isdigit() else None

@@ -104,7 +104,7 @@ def _parameters() -> tuple[str, int | None, str | None]:
     version = None
     if "version" in request.args:
         text = request.args["version"]
-        if not text.isdigit() or len(text) > 9:
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
             raise ApiError(400, "Bad parameter", f"version must be a whole number, not {text!r}.")
         version = int(text)
     name = request.args.get("file")

@@ -191,15 +191,16 @@ def test_no_query_is_the_file_and_conversions_revalidate(media_server, files):
 
 def test_bad_parameters_are_400_naming_the_parameter(media_server):
     url = media_server.store_url() + "A/all/photo.jpg"
-    cases = {
-        "size": {"size": "10"},
-        "w": {"w": "0"},
-        "h": {"h": "abc"},
-        "q": {"type": "jpeg", "q": "101"},
-        "type": {"type": "bmp"},
-        "fit": {"w": "10", "h": "10", "fit": "stretch"},
-    }
-    for name, params in cases.items():
+    cases = [
+        ("size", {"size": "10"}),
+        ("w", {"w": "0"}),
+        ("w", {"w": "¹"}),  # a digit to str.isdigit(), not to int()
+        ("h", {"h": "abc"}),
+        ("q", {"type": "jpeg", "q": "101"}),
+        ("type", {"type": "bmp"}),
+        ("fit", {"w": "10", "h": "10", "fit": "stretch"}),
+    ]
+    for name, params in cases:
         answer = requests.get(url, params=params, auth=ADMIN, timeout=10)
         assert answer.status_code == 400, (params, answer.status_code)
         text = html.unescape(answer.text)
@@ -286,7 +287,7 @@ def test_preview_api_sizes_versions_and_metadata(media_server):
     missing = get(api + "preview/words")
     assert missing.status_code == 404 and set(missing.json()) == {"title", "description"}
     assert get(api + "meta/words").json()["preview_url"] is None
-    for params in ({"quality": "huge"}, {"version": "x"}, {"size": "1"}):
+    for params in ({"quality": "huge"}, {"version": "x"}, {"version": "²"}, {"size": "1"}):
         answer = get(api + "preview/shot", **params)
         assert answer.status_code == 400 and answer.json()["description"], params
     assert get(api + "preview/shot", version="7").status_code == 404

@@ -306,6 +306,18 @@ def test_wrong_version_unknown_uploads_and_termination(server, api):
     assert not (server.stores["demo"] / "proj" / "img1").exists()
 
 
+def test_numbers_in_headers_are_ascii_digits_or_400(server, api):
+    # "¹" is a digit to str.isdigit() but not to int(): it was a 500
+    odd = create(api, 10, target(create="true"), headers={"Upload-Length": "\u00b9"})
+    assert_error(odd, 400)
+    created = create(api, 10, target(create="true"))
+    assert created.status_code == 201, created.text
+    url = created.headers["Location"]
+    assert_error(patch(url, 0, b"x" * 5, headers={"Upload-Offset": "\u00b2"}), 400)
+    assert patch(url, 0, b"x" * 10).status_code == 204
+    assert "Traceback" not in server.log()
+
+
 def test_creation_judges_the_target(server, api):
     assert_error(create(api, 10, {"store": "demo", "project": "proj", "asset": "a"}), 400)
     assert_error(create(api, 10, target(create="maybe")), 400)

@@ -177,3 +177,18 @@ def test_the_pages_cookie_opens_the_download_links_too(site):
     assert forged.status_code == 401
     refused = session.put(site.store_url() + "shots/sea/new.txt", data=b"x", timeout=10)
     assert refused.status_code == 403  # a reader, whichever way signed in
+
+
+def test_an_asset_page_with_odd_folder_names_inside(site):
+    """A folder named with a superscript digit is not a version folder (int() refuses it)."""
+    put = requests.put(
+        site.store_url() + "shots/sea/%C2%B9/note.txt", data=b"x", auth=ADMIN, timeout=10
+    )
+    assert put.status_code in (201, 409), put.status_code
+    if put.status_code == 409:  # the folder has to exist first
+        assert mkcol(site.store_url() + "shots/sea/%C2%B9/", auth=ADMIN).status_code == 201
+        assert requests.put(
+            site.store_url() + "shots/sea/%C2%B9/note.txt", data=b"x", auth=ADMIN, timeout=10
+        ).status_code == 201
+    page = signed_in(site, "admin").get(site.url + "ui/s/demo/shots/sea", timeout=10)
+    assert page.status_code == 200 and "¹/note.txt" in page.text

@@ -91,6 +91,6 @@ def _side(given: dict[str, str], name: str) -> int:
 
 def _number(given: dict[str, str], name: str, low: int, high: int) -> int:
     text = given[name]
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise BadParameter(f"{name} must be a whole number from {low} to {high}, not {text!r}.")
     return int(text)

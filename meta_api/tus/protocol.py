@@ -76,7 +76,7 @@ def require_offset_stream() -> None:
 
 def _whole_number(name: str) -> int:
     text = request.headers.get(name, "").strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise TusError(
             400,
             f"Invalid {name}",

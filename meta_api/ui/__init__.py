@@ -109,7 +109,7 @@ def asset_page(store_id: str, project_id: str, asset_id: str) -> str:
     versions: dict[int, list[dict[str, Any]]] = {}
     for key in sorted(files):
         head = key.split("/", 1)[0]
-        version = int(head) if head.isdigit() and "/" in key else 0
+        version = int(head) if head.isascii() and head.isdigit() and "/" in key else 0
         record = files[key] if isinstance(files[key], dict) else {}
         versions.setdefault(version, []).append(
             {"name": key, "url": f"{base}/{quote(key)}", "size": record.get("size", 0)}

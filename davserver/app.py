@@ -98,6 +98,7 @@ def build_registry(settings: Settings) -> Registry:
     return Registry(
         {name: s.path for name, s in settings.stores.items()},
         rules={name: s.rules for name, s in settings.stores.items()},
+        sha256=settings.hashes.sha256,
     )
 
 

@@ -35,6 +35,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", dest="log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    parser.add_argument(
+        "--sha256",
+        action="store_const",
+        const=True,
+        dest="hash_sha256",
+        help="record every file's sha256 too (hashes.sha256)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    keys = ("host", "port", "state_dir", "allow_anonymous", "log_level", "stores")
+    keys = ("host", "port", "state_dir", "allow_anonymous", "log_level", "stores", "hash_sha256")
     overrides = {key: getattr(args, key, None) for key in keys}
     return load_settings(args.config, overrides)
 

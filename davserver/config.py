@@ -123,6 +123,13 @@ def _derived_from_yaml(raw: Any, derived: DerivedSettings, source: str) -> None:
 
 
 @dataclass
+class HashSettings:
+    """Which digests every file's sidecar record holds beside xxh3-128 and blake3."""
+
+    sha256: bool = False  # model identity for model managers and CivitAI
+
+
+@dataclass
 class WebdavSettings:
     propfind_depth_infinity: bool = False  # answer PROPFIND Depth: infinity (else 403)
 
@@ -147,6 +154,7 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     webdav: WebdavSettings = field(default_factory=WebdavSettings)
     derived: DerivedSettings = field(default_factory=DerivedSettings)
+    hashes: HashSettings = field(default_factory=HashSettings)
     config_file: Path | None = None
 
     @property
@@ -178,6 +186,7 @@ ENV_VARS = {
     "ASSETDAV_UPLOAD_EXPIRE": "upload_expire",
     "ASSETDAV_DERIVED_MAX_BYTES": "derived_max_bytes",
     "ASSETDAV_DERIVED_BACKGROUND": "derived_background",
+    "ASSETDAV_HASH_SHA256": "hash_sha256",
 }
 
 
@@ -438,6 +447,12 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         settings.derived.max_bytes = parse_size(value, f"{source}derived.max_bytes")
     elif key == "derived_background":
         settings.derived.background = _as_bool(value, f"{source}derived.background")
+    elif key == "hashes":
+        raw = _options(value, f"{source}hashes", ("sha256",)) or {}
+        if "sha256" in raw:
+            settings.hashes.sha256 = _as_bool(raw["sha256"], f"{source}hashes.sha256")
+    elif key == "hash_sha256":
+        settings.hashes.sha256 = _as_bool(value, f"{source}hashes.sha256")
     else:
         raise ConfigError(f"Unknown setting {source}{key!r}.")
 

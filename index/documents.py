@@ -10,12 +10,21 @@ from collections.abc import Iterator
 from typing import Any
 
 from stores import ASSET_LEVEL, Location, model
+from stores.hashing import RECORD_FIELDS
 
-from .schema import ASSET, PROJECT, SEP
+from .schema import ASSET, NO_UUID, PROJECT, SEP
 
 
 def owner_key(loc: Location) -> str:
     return SEP.join((loc.store, *loc.parts))
+
+
+def hash_tokens(record: dict[str, Any]) -> Iterator[str]:
+    """`algorithm:hex` of each digest a file's record holds (how lookups by hash find it)."""
+    for algorithm, field_name in RECORD_FIELDS.items():
+        value = record.get(field_name)
+        if isinstance(value, str) and value:
+            yield f"{algorithm}:{value}"
 
 
 def project_key(store: str, project: str) -> str:
@@ -94,7 +103,7 @@ def owner_documents(
         "project_key": project_key(loc.store, loc.parts[0]),
         "store": loc.store,
         "project": loc.parts[0],
-        "hashes": SEP.join(sorted({str(r.get("xxh3_128") or "") for _p, r in records} - {""})),
+        "hashes": SEP.join(sorted({token for _p, r in records for token in hash_tokens(r)})),
         "signature": signature.encode(),
     }
     if loc.level == ASSET_LEVEL:
@@ -105,6 +114,7 @@ def owner_documents(
         doc.update(
             {
                 "kind": ASSET,
+                "uuid": model.asset_uuid(meta) or NO_UUID,
                 "asset": loc.name,
                 "name": name,
                 "name_sort": name.lower().encode(),

@@ -19,7 +19,7 @@ from whoosh.searching import Searcher
 
 from .bitsets import SegmentSets, members, to_bits
 from .documents import flatten, project_key
-from .schema import ASSET, PROJECT, SCHEMA
+from .schema import ASSET, NO_UUID, PROJECT, SCHEMA
 
 SORT_FIELDS = {"name": "name_sort", "created": "created", "updated": "updated", "size": "size"}
 TEXT_FIELDS = ["name", "description", "tags_text", "file_names"]
@@ -43,6 +43,12 @@ class Hit:
     store: str
     project: str
     asset: str
+    uuid: str = ""  # "" when its sidecar has none yet
+
+
+def _hit(stored: dict[str, Any]) -> Hit:
+    uuid = stored.get("uuid") or ""
+    return Hit(stored["store"], stored["project"], stored["asset"], "" if uuid == NO_UUID else uuid)
 
 
 def trigrams(text: str) -> set[str]:
@@ -153,7 +159,7 @@ class IndexReader:
             hits = []
             for docnum in docs[offset : offset + limit]:
                 stored = searcher.stored_fields(docnum)
-                hits.append(Hit(stored["store"], stored["project"], stored["asset"]))
+                hits.append(_hit(stored))
         return hits, len(docs)
 
     def tag_counts(
@@ -184,15 +190,40 @@ class IndexReader:
                 searcher.stored_fields(d)[field_] for d in searcher.docs_for_query(And(clauses))
             }
 
-    def owners_with_hash(self, digest: str) -> list[tuple[str, str, str | None]]:
-        """(store, project, asset or None) of every project or asset holding these bytes."""
+    def owners_with_hash(self, algorithm: str, digest: str) -> list[tuple[str, str, str | None]]:
+        """(store, project, asset or None) of every project or asset holding these bytes
+        (`algorithm`: xxh3, blake3 or sha256; `digest` in lowercase hex)."""
         with self._lock:
             searcher = self.searcher()
             found = []
-            for docnum in searcher.docs_for_query(Term("hashes", digest)):
+            for docnum in searcher.docs_for_query(Term("hashes", f"{algorithm}:{digest}")):
                 stored = searcher.stored_fields(docnum)
                 found.append((stored["store"], stored["project"], stored.get("asset") or None))
             return found
+
+    def assets_with_uuid(self, uuid: str) -> list[Hit]:
+        """The assets whose sidecar holds this id: one, unless a folder was copied on disk
+        with its sidecar (then each copy but the first is given a new id, see ids.py)."""
+        with self._lock:
+            searcher = self.searcher()
+            return [
+                _hit(searcher.stored_fields(docnum))
+                for docnum in searcher.docs_for_query(Term("uuid", uuid))
+            ]
+
+    def shared_uuids(self) -> list[str]:
+        """Ids that more than one document holds (perhaps counting deleted ones: check)."""
+        with self._lock:
+            reader = self.searcher().reader()
+            return [
+                term.decode() if isinstance(term, bytes) else str(term)
+                for term, info in reader.iter_field("uuid")
+                if info.doc_frequency() > 1 and term not in (NO_UUID, NO_UUID.encode())
+            ]
+
+    def assets_without_uuid(self, limit: int = 10_000) -> list[Hit]:
+        """Assets whose sidecar predates ids."""
+        return self.assets_with_uuid(NO_UUID)[:limit]
 
     def indexed_owners(self) -> dict[str, str]:
         """owner key -> the sidecar signature its documents were built from (reconcile)."""

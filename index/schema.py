@@ -8,6 +8,7 @@ from whoosh.analysis import LowercaseFilter, RegexTokenizer, StandardAnalyzer
 
 SEP = "\x1f"  # joins the values of a multi-valued exact field
 ASSET = "asset"
+NO_UUID = "-"  # an asset whose sidecar predates ids (one is given as the index sees it)
 PROJECT = "project"
 
 
@@ -40,7 +41,8 @@ def build_schema() -> fields.Schema:
         tags_text=fields.TEXT(analyzer=RegexTokenizer(r"\w+") | LowercaseFilter()),
         file_names=fields.TEXT(analyzer=RegexTokenizer(r"[^\W_]+") | LowercaseFilter()),
         mime_types=_exact_values(),
-        hashes=_exact_values(),  # xxh3-128 of every file
+        hashes=_exact_values(),  # "xxh3:<hex>", "blake3:<hex>", "sha256:<hex>" of every file
+        uuid=fields.ID(stored=True),  # an asset's global id; NO_UUID when its sidecar has none
         size=_column(columns.NumericColumn("q")),
         created=_column(columns.NumericColumn("q")),  # ms since the epoch
         updated=_column(columns.NumericColumn("q")),  # ms since the epoch

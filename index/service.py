@@ -19,6 +19,7 @@ from stores.events import MOVED, Change
 from stores.listing import subfolders
 from stores.sweep import sweep_stale_temporaries
 
+from .ids import IdKeeper
 from .queries import IndexReader
 from .reconcile import reconcile
 from .schema import SCHEMA
@@ -91,6 +92,8 @@ class SearchIndex:
         self.index, self.rebuilt = open_or_create(path)
         self.reader = IndexReader(self.index)
         self.writer = IndexWriterThread(self.index, registry)
+        self.ids = IdKeeper(registry, self.reader)
+        self.writer.on_assets_indexed = self.ids.indexed
         self.watcher = TreeWatcher(registry, self.writer) if watch else None
         self.reconcile_interval = reconcile_interval
         self.read_timeout = read_timeout
@@ -102,6 +105,7 @@ class SearchIndex:
         self.ready = threading.Event()
 
     def start(self) -> None:
+        self.ids.start()
         self.writer.start()
         self.registry.feed.subscribe(self._on_change)
         if self.watcher is not None:
@@ -114,6 +118,7 @@ class SearchIndex:
             self.watcher.stop()
         self._reconciler.join(timeout=30)
         self.writer.stop()
+        self.ids.stop()
 
     def _on_change(self, change: Change, seq: int) -> None:
         self.writer.changed(jobs_for(change), seq)
@@ -143,6 +148,7 @@ class SearchIndex:
                     self.writer.wait_idle(timeout=3600)
                     self.ready.set()
                     log.info("the index agrees with the tree")
+                self.ids.sweep()
             except Exception:  # noqa: BLE001 - keep serving; try again next round
                 log.exception("index reconcile failed")
             first = False

@@ -13,7 +13,7 @@ from typing import Any
 
 from whoosh.index import Index
 
-from stores import ASSET_LEVEL, PROJECT_LEVEL, FileStore, Location, Registry
+from stores import ASSET_LEVEL, PROJECT_LEVEL, FileStore, Location, Registry, model
 from stores.errors import StoreError
 from stores.listing import subfolders
 from stores.sidecar import Sidecar
@@ -65,6 +65,8 @@ class IndexWriterThread:
         self.index = index
         self.registry = registry
         self.on_commit = on_commit
+        # after each commit: the assets indexed and their ids ("" when their sidecar has none)
+        self.on_assets_indexed: Callable[[list[tuple[Location, str]]], None] | None = None
         # job -> the first change of the feed it stands for (None: none, e.g. a reconcile)
         self._pending: dict[Job, int | None] = {}
         self._cond = threading.Condition()
@@ -181,17 +183,22 @@ class IndexWriterThread:
             for job in jobs:
                 for owner in self._plan(writer, job):
                     owners[owner] = None
+            assets: list[tuple[Location, str]] = []
             for owner in owners:
                 writer.delete_by_term("owner", owner_key(owner))
                 store = self.registry.find(owner.store)
                 if store is not None:
-                    index_owner(writer, store, owner)
+                    uuid = index_owner(writer, store, owner)
+                    if uuid is not None:
+                        assets.append((owner, uuid))
         except BaseException:
             writer.cancel()
             raise
         writer.commit()
         if self.on_commit is not None:
             self.on_commit()
+        if self.on_assets_indexed is not None and assets:
+            self.on_assets_indexed(assets)
 
     def _plan(self, writer: Any, job: Job) -> list[Location]:
         """Delete what a deep job covers and return the owners it (re)indexes."""
@@ -223,10 +230,11 @@ def index_project(writer: Any, store: FileStore, project: Location) -> None:
         index_owner(writer, store, owner)
 
 
-def index_owner(writer: Any, store: FileStore, loc: Location) -> None:
-    """Add the documents of one project or asset, from its sidecar."""
+def index_owner(writer: Any, store: FileStore, loc: Location) -> str | None:
+    """Add the documents of one project or asset, from its sidecar. Returns an asset's id
+    ("" when its sidecar has none yet); None for a project or a folder without a sidecar."""
     if loc.level not in (PROJECT_LEVEL, ASSET_LEVEL):
-        return
+        return None
     try:
         folder = store.fs_path(loc)
         sidecar = store.sidecar(loc)
@@ -235,8 +243,9 @@ def index_owner(writer: Any, store: FileStore, loc: Location) -> None:
         meta = sidecar.read()
         folder_mtime = os.stat(folder).st_mtime
     except (StoreError, OSError):
-        return
+        return None
     if meta is None:
-        return  # a folder without a sidecar is not an asset until it is adopted
+        return None  # a folder without a sidecar is not an asset until it is adopted
     for doc in owner_documents(loc, meta, signature, folder_mtime):
         writer.add_document(**doc)
+    return (model.asset_uuid(meta) or "") if loc.level == ASSET_LEVEL else None

@@ -21,7 +21,9 @@ class HashAnswer(BaseModel):
 
 
 class FromHash(BaseModel):
-    hash: str = Field(description="xxh3:<32 hex digits> (the prefix may be left out)")
+    hash: str = Field(
+        description="xxh3:<32 hex>, blake3:<64 hex> or sha256:<64 hex> (bare 32 hex: xxh3)"
+    )
     filename: str = Field(min_length=1)
     create: bool = False
     update: bool = False

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .errors import SidecarInvalid
-from .hashing import hash_file, mtime_of
+from .hashing import ALGORITHMS, digest_file, mtime_of
 from .layout import ASSET_LEVEL, Location
 from .listing import subfolders
 from .model import FileRecord
@@ -102,12 +102,26 @@ def _check_owner(store: FileStore, owner: Location, quick: bool) -> Iterator[Pro
                 "size-mismatch", path, f"sidecar says {record.size} bytes, disk has {st.st_size}"
             )
             continue
+        if not record.complete(store.sha256):
+            yield Problem(
+                "hash-missing",
+                path,
+                "the record lacks a digest this store keeps (blake3"
+                + (", sha256" if store.sha256 else "")
+                + "); the next write to its folder, or a scan, adds it",
+            )
         if quick and record.matches(st.st_size, mtime_of(st)):
             continue
-        _size, digest = hash_file(os.path.join(folder, key))
-        if digest != record.xxh3_128:
-            yield Problem(
-                "hash-mismatch", path, f"content changed (sidecar {record.xxh3_128}, disk {digest})"
-            )
+        _size, found = digest_file(os.path.join(folder, key), sha256=bool(record.sha256))
+        for algorithm in ALGORITHMS:
+            recorded = record.digests.of(algorithm)
+            if recorded and recorded != found.of(algorithm):
+                yield Problem(
+                    "hash-mismatch",
+                    path,
+                    f"content changed ({algorithm}: sidecar {recorded}, "
+                    f"disk {found.of(algorithm)})",
+                )
+                break
     for key in sorted(set(files) - seen):
         yield Problem("missing-on-disk", f"{where}/{key}", "recorded in the sidecar, not on disk")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid as uuid_module
 from dataclasses import dataclass
 from typing import Any
+
+from .hashing import Digests
 
 ASSET_EDITABLE = ("name", "description", "tags", "metadata")
 PROJECT_EDITABLE = ("name", "description", "tags", "metadata")
@@ -36,8 +39,26 @@ def history_entry(kind: str, version: int | None = None, **extra: Any) -> dict[s
     return entry
 
 
+def new_uuid() -> str:
+    """An asset's global id (its sidecar's `uuid`)."""
+    return str(uuid_module.uuid4())
+
+
+def asset_uuid(data: dict[str, Any]) -> str | None:
+    """The sidecar's `uuid` when it is a well-formed one (canonical lowercase), else None."""
+    value = data.get("uuid")
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = uuid_module.UUID(value)
+    except ValueError:
+        return None
+    return str(parsed)
+
+
 def new_asset(asset_id: str, project: str) -> dict[str, Any]:
     return {
+        "uuid": new_uuid(),
         "id": asset_id,
         "name": asset_id,
         "project": project,
@@ -159,21 +180,48 @@ _PUBLIC_DEFAULTS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class FileRecord:
-    """What the sidecar knows of one file: enough to spot a change without reading it."""
+    """What the sidecar knows of one file: enough to spot a change without reading it, and
+    its content digests (blake3 and sha256 are "" in records written before they were)."""
 
     size: int
     xxh3_128: str
     mtime: float
+    blake3: str = ""
+    sha256: str = ""
+
+    @classmethod
+    def of(cls, size: int, digests: Digests, mtime: float) -> FileRecord:
+        return cls(size, digests.xxh3_128, mtime, digests.blake3, digests.sha256)
+
+    @property
+    def digests(self) -> Digests:
+        return Digests(self.xxh3_128, self.blake3, self.sha256)
+
+    def complete(self, sha256: bool) -> bool:
+        """Whether it holds every digest a store recording sha256 (or not) wants."""
+        return bool(self.blake3) and (bool(self.sha256) or not sha256)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "xxh3_128": self.xxh3_128, "mtime": self.mtime}
+        out: dict[str, Any] = {"size": self.size, "xxh3_128": self.xxh3_128}
+        if self.blake3:
+            out["blake3"] = self.blake3
+        if self.sha256:
+            out["sha256"] = self.sha256
+        out["mtime"] = self.mtime
+        return out
 
     @classmethod
     def from_dict(cls, raw: Any) -> FileRecord | None:
         if not isinstance(raw, dict):
             return None
         try:
-            return cls(int(raw["size"]), str(raw["xxh3_128"]), float(raw["mtime"]))
+            return cls(
+                int(raw["size"]),
+                str(raw["xxh3_128"]),
+                float(raw["mtime"]),
+                str(raw.get("blake3") or ""),
+                str(raw.get("sha256") or ""),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .hashing import Digests
 from .model import FileRecord
 from .undo import UndoLog
 
@@ -29,7 +30,7 @@ class Placement:
     temp: Path
     target: Path
     size: int
-    digest: str
+    digests: Digests
     create_only: bool = False
     on_placed: SidecarChange | None = None
     existed: bool = False
@@ -40,7 +41,7 @@ class Placement:
     wake: threading.Event = field(default_factory=threading.Event)  # settled, or lead
 
     def record(self) -> FileRecord:
-        return FileRecord(self.size, self.digest, self.mtime)
+        return FileRecord.of(self.size, self.digests, self.mtime)
 
     def fail(self, exc: BaseException) -> None:
         if self.error is None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .hashing import hash_file, mtime_of
+from .hashing import digest_file, mtime_of
 from .layout import ASSET_LEVEL
 from .model import FileRecord
 from .names import is_internal, is_junk, is_within
@@ -49,14 +49,17 @@ def iter_owned_files(
                 continue
 
 
-def _still_true(raw: Any, size: int, mtime: float) -> bool:
-    """The fast path: a well-formed record whose size and mtime match (no object built)."""
+def _still_true(raw: Any, size: int, mtime: float, sha256: bool) -> bool:
+    """The fast path: a well-formed record with every digest wanted, whose size and mtime
+    match (no object built)."""
     try:
         return (
             raw["size"] == size
             and abs(raw["mtime"] - mtime) < 1e-6
             and isinstance(raw["xxh3_128"], str)
-            and len(raw) == 3
+            and isinstance(raw["blake3"], str)
+            and len(raw) == (5 if "sha256" in raw else 4)
+            and (not sha256 or isinstance(raw["sha256"], str))
         )
     except (TypeError, KeyError):
         return False
@@ -67,8 +70,11 @@ def reconciled_files(
     level: int,
     known: Mapping[str, Any] | None,
     hints: Mapping[str, FileRecord] | None = None,
+    *,
+    sha256: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """A fresh `files` map: known records kept while size and mtime match, others hashed.
+    """A fresh `files` map: known records kept while size and mtime match and they hold
+    every digest wanted (`sha256`: that one too), others hashed.
 
     `hints` are records carried over by a move or copy (keyed like the result), so
     moved bytes are not read again.
@@ -79,17 +85,17 @@ def reconciled_files(
     for key, st in iter_owned_files(folder, level):
         mtime = mtime_of(st)
         raw = known.get(key)
-        if _still_true(raw, st.st_size, mtime):
+        if _still_true(raw, st.st_size, mtime, sha256):
             result[key] = raw
             continue
         record = FileRecord.from_dict(raw)
-        if record is None or not record.matches(st.st_size, mtime):
+        if record is None or not record.matches(st.st_size, mtime) or not record.complete(sha256):
             hinted = hints.get(key)
-            if hinted is not None and hinted.size == st.st_size:
-                record = FileRecord(st.st_size, hinted.xxh3_128, mtime)
+            if hinted is not None and hinted.size == st.st_size and hinted.complete(sha256):
+                record = FileRecord.of(st.st_size, hinted.digests, mtime)
             else:
-                size, digest = hash_file(os.path.join(folder, key))
-                record = FileRecord(size, digest, mtime)
+                size, digests = digest_file(os.path.join(folder, key), sha256)
+                record = FileRecord.of(size, digests, mtime)
         result[key] = record.to_dict()
     return dict(sorted(result.items()))
 

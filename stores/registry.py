@@ -21,6 +21,7 @@ class Registry:
         policy: Policy | None = None,
         feed: ChangeFeed | None = None,
         rules: Mapping[str, UploadRules] | None = None,
+        sha256: bool = False,
     ) -> None:
         self.feed = feed or ChangeFeed()
         self.policy: Policy = policy or GroupPolicy(self.project_groups)
@@ -33,6 +34,7 @@ class Registry:
                 feed=self.feed,
                 policy=self.policy,
                 rules=(rules or {}).get(name, NO_RULES),
+                sha256=sha256,
             )
 
     def names(self) -> list[str]:

@@ -79,8 +79,13 @@ def parse_sidecar(raw: bytes, origin: str) -> dict[str, Any]:
 # A `files` record as `_file_line` writes it; keys and digests are plain or JSON-quoted.
 _FILE_RECORD = re.compile(
     r'  (?P<key>"(?:[^"\\]|\\.)*"|[^\s"][^:#]*): \{size: (?P<size>0|[1-9][0-9]*), '
-    r'xxh3_128: (?P<digest>"[0-9a-f]+"|[0-9a-f]+), mtime: (?P<mtime>-?[0-9]+\.[0-9]+)\}'
+    r'xxh3_128: (?P<digest>"[0-9a-f]+"|[0-9a-f]+), '
+    r'(?:blake3: (?P<blake3>"[0-9a-f]+"|[0-9a-f]+), )?'
+    r'(?:sha256: (?P<sha256>"[0-9a-f]+"|[0-9a-f]+), )?'
+    r"mtime: (?P<mtime>-?[0-9]+\.[0-9]+)\}"
 )
+_RECORD_KEYS = {"size", "xxh3_128", "mtime"}
+_OPTIONAL_DIGESTS = ("blake3", "sha256")
 _FILES_HEADER = "\nfiles:\n"
 
 
@@ -123,7 +128,14 @@ def _record_of(line: str) -> tuple[str, dict[str, Any]] | None:
     key, digest = _unquoted(found["key"]), _unquoted(found["digest"])
     if key is None or digest is None:
         return None
-    record = {"size": int(found["size"]), "xxh3_128": digest, "mtime": float(found["mtime"])}
+    record: dict[str, Any] = {"size": int(found["size"]), "xxh3_128": digest}
+    for name in _OPTIONAL_DIGESTS:
+        if found[name] is not None:
+            value = _unquoted(found[name])
+            if value is None:
+                return None
+            record[name] = value
+    record["mtime"] = float(found["mtime"])
     return key, record
 
 
@@ -159,8 +171,14 @@ def _scalar(text: str) -> str:
 
 
 def _file_line(key: str, record: Any) -> str | None:
-    """`  key: {size: 1, xxh3_128: ..., mtime: ...}` for a well-formed record, else None."""
-    if not isinstance(record, dict) or set(record) != {"size", "xxh3_128", "mtime"}:
+    """`  key: {size: 1, xxh3_128: ..., [blake3: ..., sha256: ...,] mtime: ...}` for a
+    well-formed record, else None."""
+    if not isinstance(record, dict) or not set(record) >= _RECORD_KEYS:
+        return None
+    extra = [name for name in _OPTIONAL_DIGESTS if name in record]
+    if len(record) != len(_RECORD_KEYS) + len(extra):
+        return None
+    if not all(isinstance(record[name], str) for name in extra):
         return None
     size, digest, mtime = record["size"], record["xxh3_128"], record["mtime"]
     if (
@@ -173,7 +191,8 @@ def _file_line(key: str, record: Any) -> str | None:
         return None
     return (
         f"  {_scalar(key)}: {{size: {size}, xxh3_128: {_scalar(digest)}, "
-        f"mtime: {float(mtime):.6f}}}\n"
+        + "".join(f"{name}: {_scalar(record[name])}, " for name in extra)
+        + f"mtime: {float(mtime):.6f}}}\n"
     )
 
 

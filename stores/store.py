@@ -30,7 +30,7 @@ from .errors import (
     StoreError,
 )
 from .events import CREATED, DELETED, META, MODIFIED, Change, ChangeFeed
-from .hashing import hash_file, mtime_of
+from .hashing import Digests, digest_file, mtime_of
 from .journal import JOURNAL_FROM
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
 from .model import FileRecord
@@ -82,9 +82,11 @@ class FileStore:
         feed: ChangeFeed,
         policy: Policy,
         rules: UploadRules = NO_RULES,
+        sha256: bool = False,
     ) -> None:
         self.name = name
         self.rules = rules
+        self.sha256 = sha256  # record every file's sha256 beside xxh3 and blake3
         self.root = Path(os.path.abspath(root))
         self.root_real = os.path.realpath(self.root)
         self.feed = feed
@@ -383,13 +385,24 @@ class FileStore:
         if owner is not None:
             self.sidecar(owner).ensure_readable()  # refuse early when it does not parse
 
-        def commit(temp: Path, size: int, digest: str) -> None:
+        def commit(temp: Path, size: int, digests: Digests) -> None:
             self._place_file(
-                loc, temp, size, digest, create_only=create_only, on_placed=on_placed, target=target
+                loc,
+                temp,
+                size,
+                digests,
+                create_only=create_only,
+                on_placed=on_placed,
+                target=target,
             )
 
         return FileWriter(
-            target, commit, expected_size=expected_size, max_size=max_size, head_check=head_check
+            target,
+            commit,
+            expected_size=expected_size,
+            max_size=max_size,
+            head_check=head_check,
+            sha256=self.sha256,
         )
 
     def place_existing(
@@ -399,12 +412,13 @@ class FileStore:
         source: Path,
         *,
         mode: str,
-        digest: str | None = None,
+        digests: Digests | None = None,
         on_placed: SidecarChange | None = None,
     ) -> None:
         """Put a file that exists already (a finished resumable upload, content found by its
         hash) at `loc`: `mode` "move" renames it, "link" hard-links it, falling back to a
-        copy that is hashed and, given `digest`, verified. The upload rules apply."""
+        copy that is hashed and, given `digests`, verified. The upload rules apply. The
+        bytes are hashed again unless `digests` holds all this store records."""
         size = os.stat(source).st_size
         with open(source, "rb") as fh:
             head = fh.read(SNIFF_BYTES)
@@ -418,14 +432,16 @@ class FileStore:
             raise Conflict(f"{loc.url_path()} is a folder.")
         temp = temp_path_beside(target)
         try:
-            if not _fast_place(source, temp, mode) or digest is None:
-                size, found = hash_file(temp)
-                if digest is not None and found != digest:
+            known = digests is not None and digests.blake3 and (digests.sha256 or not self.sha256)
+            if not _fast_place(source, temp, mode) or not known:
+                size, found = digest_file(temp, self.sha256)
+                if digests is not None and found.xxh3_128 != digests.xxh3_128:
                     raise BadContent(
                         "The copied bytes do not match their hash; nothing was changed. Try again."
                     )
-                digest = found
-            self._place_file(loc, temp, size, digest, on_placed=on_placed)
+                digests = found
+            assert digests is not None
+            self._place_file(loc, temp, size, digests, on_placed=on_placed)
         except BaseException:
             unlink_quietly(temp)
             raise
@@ -448,7 +464,7 @@ class FileStore:
         loc: Location,
         temp: Path,
         size: int,
-        digest: str,
+        digests: Digests,
         *,
         create_only: bool = False,
         on_placed: SidecarChange | None = None,
@@ -456,7 +472,7 @@ class FileStore:
     ) -> None:
         """Put a finished temporary file at `loc` (`target`: its path, when known)."""
         target = target or self.fs_path(loc)
-        placement = Placement(temp, target, size, digest, create_only, on_placed)
+        placement = Placement(temp, target, size, digests, create_only, on_placed)
         owner = self._recording_owner(loc)
         if owner is None:
             placement.existed = placement.target.exists()
@@ -627,6 +643,16 @@ class FileStore:
         if sidecar.changed:
             self.feed.emit(Change(META, owner, True))
         return result
+
+    def renew_uuid(self, actor: Actor, owner: Location, duplicate: str) -> None:
+        """Give an asset a new id if its sidecar still holds `duplicate`, an id another
+        asset's sidecar holds too (a folder copied on disk, sidecar and all)."""
+
+        def change(data: dict[str, Any]) -> None:
+            if model.asset_uuid(data) == duplicate:
+                data["uuid"] = model.new_uuid()
+
+        self.edit_meta(actor, owner, change)
 
     def update_fields(self, actor: Actor, owner: Location, edits: dict[str, Any]) -> dict[str, Any]:
         """Merge the editable fields (name, description, tags, metadata) into a sidecar."""
@@ -829,6 +855,8 @@ class FileStore:
         data["id"] = owner.name
         if owner.level == ASSET_LEVEL:
             data["project"] = owner.parts[0]
+            if model.asset_uuid(data) is None:
+                data["uuid"] = model.new_uuid()  # a sidecar older than ids gets one
             if data.get("filename") and data.get("version"):
                 data["index_file"] = f"{owner.url_path()}/{data['version']}/{data['filename']}"
         folder = folder or self.fs_path(owner)
@@ -843,7 +871,11 @@ class FileStore:
             data["files"] = _with_records(files, owned_hints)
             return
         data["files"] = reconciled_files(
-            folder, owner.level, files if isinstance(files, dict) else {}, owned_hints
+            folder,
+            owner.level,
+            files if isinstance(files, dict) else {},
+            owned_hints,
+            sha256=self.sha256,
         )
 
 
@@ -852,7 +884,9 @@ def _is_whole(owner: Location, data: dict[str, Any] | None) -> bool:
     the next write settles it whole)."""
     if not data or not isinstance(data.get("files"), dict) or data.get("id") != owner.name:
         return False
-    return owner.level != ASSET_LEVEL or data.get("project") == owner.parts[0]
+    if owner.level != ASSET_LEVEL:
+        return True
+    return data.get("project") == owner.parts[0] and model.asset_uuid(data) is not None
 
 
 def _put_in_place(placement: Placement) -> None:

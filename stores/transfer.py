@@ -23,7 +23,7 @@ from .access import Actor
 from .atomic import fsync_dir, raise_if_no_space, temp_path_beside
 from .errors import AlreadyExists, Forbidden, NotFound, StoreError
 from .events import COPIED, CREATED, DELETED, MODIFIED, MOVED, Change
-from .hashing import mtime_of, new_hasher
+from .hashing import ContentHasher, mtime_of
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
 from .listing import subfolders
 from .model import FileRecord
@@ -287,7 +287,14 @@ def copy(
     dst_path, replaced = _target(dst_store, dst, is_dir, overwrite)
     staging = temp_path_beside(dst_path, ".copy")
     try:
-        records = _copy_tree(src_path, staging, is_dir, src_store.root_real, recursive=recursive)
+        records = _copy_tree(
+            src_path,
+            staging,
+            is_dir,
+            src_store.root_real,
+            recursive=recursive,
+            sha256=dst_store.sha256,
+        )
         if is_dir:
             _stage_sidecars(src_store, src, dst_store, dst, staging, records)
         _commit_copy(dst_store, dst, dst_path, staging, is_dir, replaced, records)
@@ -356,6 +363,8 @@ def _stage_sidecars(
         data = deepcopy(source_meta) if source_meta else {}
         if data:
             data["files"] = {}
+            if owner.level == ASSET_LEVEL:
+                data["uuid"] = model.new_uuid()  # a copy is another asset
             data.setdefault("history", []).append(
                 model.history_entry("Copied", From=source.url_path())
             )
@@ -366,13 +375,19 @@ def _stage_sidecars(
 
 
 def _copy_tree(
-    src: Path, dst: Path, is_dir: bool, root_real: str, *, recursive: bool = True
+    src: Path,
+    dst: Path,
+    is_dir: bool,
+    root_real: str,
+    *,
+    recursive: bool = True,
+    sha256: bool = False,
 ) -> Records:
     """Copy a file or folder to the new path `dst`, durably, hashing every file; returns
     their records. Sidecars and temporary files are not copied, nor symlinks that leave
     the store; other symlinks are copied as what they point at."""
     if not is_dir:
-        return {"": _copy_file(src, dst)}
+        return {"": _copy_file(src, dst, sha256)}
     records: Records = {}
     _make_folder(dst)
     if not recursive:
@@ -390,7 +405,7 @@ def _copy_tree(
                 _make_folder(target / entry.name)
                 stack.append((rel + "/", Path(entry.path), target / entry.name))
             elif entry.is_file():
-                records[rel] = _copy_file(Path(entry.path), target / entry.name)
+                records[rel] = _copy_file(Path(entry.path), target / entry.name, sha256)
         fsync_dir(target)
     return records
 
@@ -403,9 +418,9 @@ def _make_folder(path: Path) -> None:
         raise
 
 
-def _copy_file(src: Path, dst: Path) -> FileRecord:
+def _copy_file(src: Path, dst: Path, sha256: bool) -> FileRecord:
     """Copy the bytes of one file, hashing them on the way, and fsync the copy."""
-    hasher = new_hasher()
+    hasher = ContentHasher(sha256)
     size = 0
     with open(src, "rb") as source:
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -423,7 +438,7 @@ def _copy_file(src: Path, dst: Path) -> FileRecord:
             raise
         finally:
             os.close(fd)
-    return FileRecord(size, hasher.hexdigest(), mtime_of(st))
+    return FileRecord.of(size, hasher.digests(), mtime_of(st))
 
 
 __all__ = ["check_destination", "collect_hints", "copy", "move"]

@@ -14,6 +14,7 @@ from typing import Any
 from . import model
 from .access import Actor
 from .errors import AlreadyExists, AssetNotFound, Forbidden, StoreError
+from .hashing import Digests
 from .layout import ASSET_LEVEL, Location
 from .names import SIDECAR_NAME, check_id, is_internal, normalize_name
 from .store import FileStore
@@ -183,7 +184,7 @@ def place_version(
     source: Path,
     *,
     mode: str,
-    digest: str | None = None,
+    digests: Digests | None = None,
     create: bool = False,
     update: bool = False,
 ) -> VersionSlot:
@@ -200,7 +201,7 @@ def place_version(
     )
     try:
         store.place_existing(
-            actor, slot.target, source, mode=mode, digest=digest, on_placed=slot.record
+            actor, slot.target, source, mode=mode, digests=digests, on_placed=slot.record
         )
     except BaseException:
         slot.release()

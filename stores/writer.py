@@ -9,10 +9,10 @@ from pathlib import Path
 
 from .atomic import raise_if_no_space, temp_path_beside, unlink_quietly
 from .errors import BadContent, TooLarge
-from .hashing import new_hasher
+from .hashing import ContentHasher, Digests
 from .sniff import SNIFF_BYTES
 
-Committer = Callable[[Path, int, str], None]
+Committer = Callable[[Path, int, Digests], None]
 HeadCheck = Callable[[bytes], None]
 
 
@@ -31,6 +31,7 @@ class FileWriter:
         expected_size: int | None = None,
         max_size: int | None = None,
         head_check: HeadCheck | None = None,
+        sha256: bool = False,
     ) -> None:
         self.target = target
         self._commit_into_place = committer
@@ -39,7 +40,7 @@ class FileWriter:
         self.size = 0
         self._head_check = head_check
         self._head = b""
-        self._hasher = new_hasher()
+        self._hasher = ContentHasher(sha256)
         self.temp_path = temp_path_beside(target)
         self._fd: int | None = None
         self.done = False
@@ -109,7 +110,7 @@ class FileWriter:
         os.close(self._fd)
         self._fd = None
         try:
-            self._commit_into_place(self.temp_path, self.size, self.hexdigest)
+            self._commit_into_place(self.temp_path, self.size, self._hasher.digests())
         except BaseException:
             self._remove_temp()
             raise

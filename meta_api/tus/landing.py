@@ -112,7 +112,7 @@ def land(service: ResumableUploads, actor: Actor, record: UploadRecord) -> None:
             record.filename,
             service.data_path(record),
             mode="move",
-            digest=hasher.hexdigest() if hasher is not None else None,
+            digests=hasher.digests() if hasher is not None else None,
             create=record.create,
             update=record.update,
         )

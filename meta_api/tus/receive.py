@@ -7,15 +7,13 @@ import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stores.atomic import raise_if_no_space
 from stores.errors import BadContent, TooLarge
+from stores.hashing import ContentHasher
 
 from .protocol import Checksum
-
-if TYPE_CHECKING:
-    import xxhash
 
 
 class ChecksumMismatch(Exception):
@@ -29,7 +27,7 @@ def append_body(
     pieces: Iterable[bytes],
     *,
     declared: int | None,
-    hasher: xxhash.xxh3_128 | None,
+    hasher: ContentHasher | None,
     checksum: Checksum | None,
 ) -> int:
     """Write `pieces` into the data file at `start`; returns how many bytes were kept.
@@ -69,7 +67,7 @@ def _copy(
     fd: int,
     pieces: Iterable[bytes],
     room: int,
-    hasher: xxhash.xxh3_128 | None,
+    hasher: ContentHasher | None,
     digest: Any,
 ) -> tuple[int, bool]:
     """(bytes written, whether the body broke off before its end)."""

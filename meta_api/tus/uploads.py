@@ -9,15 +9,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from stores.hashing import new_hasher
+from stores.hashing import ContentHasher
 
 from .cleaner import ExpiryCleaner
 from .records import UploadFolder, UploadRecord, new_upload_id
-
-if TYPE_CHECKING:
-    import xxhash
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +40,7 @@ class ResumableUploads:
         self.clock = clock
         self._guard = threading.Lock()
         self._busy: set[str] = set()
-        self._hashers: dict[str, tuple[int, xxhash.xxh3_128]] = {}
+        self._hashers: dict[str, tuple[int, ContentHasher]] = {}
         self._cleaner = ExpiryCleaner(self.remove_expired, expire_after)
 
     # --- life -----------------------------------------------------------------------
@@ -84,7 +80,7 @@ class ResumableUploads:
             id=new_upload_id(), created=now, expires=now + self.expire_after, **target
         )
         self.files.create(record)
-        self._hashers[record.id] = (0, new_hasher())
+        self._hashers[record.id] = (0, ContentHasher(sha256=True))
         return record
 
     def find(self, upload_id: str) -> UploadRecord | None:
@@ -120,15 +116,15 @@ class ResumableUploads:
             with self._guard:
                 self._busy.discard(upload_id)
 
-    def running_hash(self, record: UploadRecord) -> xxhash.xxh3_128 | None:
-        """A copy of the xxh3-128 of the bytes so far, when this process saw them all
+    def running_hash(self, record: UploadRecord) -> ContentHasher | None:
+        """A copy of the digests of the bytes so far, when this process saw them all
         arrive (not after a restart: then the finished file is hashed when it lands)."""
         kept = self._hashers.get(record.id)
         if kept is None or kept[0] != record.offset:
             return None
         return kept[1].copy()
 
-    def keep_hash(self, record: UploadRecord, hasher: xxhash.xxh3_128 | None) -> None:
+    def keep_hash(self, record: UploadRecord, hasher: ContentHasher | None) -> None:
         if hasher is None:
             self._hashers.pop(record.id, None)
         else:

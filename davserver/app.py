@@ -24,6 +24,7 @@ from stores.tokens import OneTimeTokens, SignedPayloads, TokenSigner, load_secre
 from stores.users import UserDirectory
 
 from .access_log import AccessLog
+from .access_times import AccessTimes
 from .auth import UsersDomainController
 from .config import Settings
 from .conversion import ConversionMiddleware
@@ -212,6 +213,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     secret = load_secret(settings.state_dir / "token-secret")
     spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
     uploads = build_uploads(settings)
+    accessed = AccessTimes(settings.state_dir / "asset-access.sqlite")
     api = meta_api.create_app(
         registry,
         users,
@@ -223,6 +225,11 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_PRESIGN_SPENT": spent,
             "ASSETDAV_UPLOADS": uploads,
             "ASSETDAV_MEDIA": media,
+            "ASSETDAV_ACCESS_TIMES": accessed,
+            "ASSETDAV_DEFAULT_TARGET": (
+                settings.assets.default_store or next(iter(settings.stores), ""),
+                settings.assets.default_project,
+            ),
         },
     )
     wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)))
@@ -231,7 +238,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     workers.start()
     uploads.start()
     app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
-    app.closers += [uploads.stop, media.close]
+    app.closers += [uploads.stop, media.close, accessed.close]
     if settings.derived.background:
         previews = PreviewMaker(media, registry)
         previews.start()

@@ -130,6 +130,14 @@ class HashSettings:
 
 
 @dataclass
+class AssetSettings:
+    """Where `POST /api/assets` puts an upload that names no store or project."""
+
+    default_store: str = ""  # "" : the first configured store
+    default_project: str = "assets"  # made on first use
+
+
+@dataclass
 class WebdavSettings:
     propfind_depth_infinity: bool = False  # answer PROPFIND Depth: infinity (else 403)
 
@@ -155,6 +163,7 @@ class Settings:
     webdav: WebdavSettings = field(default_factory=WebdavSettings)
     derived: DerivedSettings = field(default_factory=DerivedSettings)
     hashes: HashSettings = field(default_factory=HashSettings)
+    assets: AssetSettings = field(default_factory=AssetSettings)
     config_file: Path | None = None
 
     @property
@@ -451,6 +460,12 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         raw = _options(value, f"{source}hashes", ("sha256",)) or {}
         if "sha256" in raw:
             settings.hashes.sha256 = _as_bool(raw["sha256"], f"{source}hashes.sha256")
+    elif key == "assets":
+        raw = _options(value, f"{source}assets", ("default_store", "default_project")) or {}
+        for option, text in raw.items():
+            if not isinstance(text, str):
+                raise ConfigError(f"{source}assets.{option} must be a name.")
+            setattr(settings.assets, option, text.strip())
     elif key == "hash_sha256":
         settings.hashes.sha256 = _as_bool(value, f"{source}hashes.sha256")
     else:

@@ -70,7 +70,7 @@ def _time(text: Any) -> float | None:
             return None
 
 
-def _history_times(meta: dict[str, Any]) -> tuple[float, float]:
+def history_times(meta: dict[str, Any]) -> tuple[float, float]:
     times = [
         t
         for t in (_time(h.get("Time")) for h in meta.get("history") or [] if isinstance(h, dict))
@@ -108,7 +108,7 @@ def owner_documents(
     }
     if loc.level == ASSET_LEVEL:
         public = model.public_asset(meta)
-        created, updated = _history_times(meta)
+        created, updated = history_times(meta)
         name = public["name"] or loc.name
         names = [path.rsplit("/", 1)[-1] for path, _r in records]
         doc.update(

@@ -12,6 +12,7 @@ from stores.users import UserDirectory
 
 from . import (
     routes_access,
+    routes_asset_ids,
     routes_assets,
     routes_hashes,
     routes_objects,
@@ -47,6 +48,7 @@ BLUEPRINTS = (
     routes_tags.blueprint,
     routes_objects.blueprint,
     routes_workers.blueprint,
+    routes_asset_ids.blueprint,
     routes_search.blueprint,
     routes_scan.blueprint,
     routes_hashes.blueprint,

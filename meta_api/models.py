@@ -140,6 +140,7 @@ class AssetMeta(BaseModel):
     metadata: dict[str, Any] | None = Field(
         None, description="the asset's own fields (in the answers of .../meta/{asset})"
     )
+    uuid: str | None = Field(None, description="its global id (`id` in /api/assets answers)")
 
 
 class EmptyFolder(BaseModel):

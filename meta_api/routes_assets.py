@@ -28,6 +28,7 @@ def _public(store, asset) -> dict:
     return {
         **with_preview_url(store.name, public, meta),
         "metadata": own if isinstance(own, dict) else {},
+        "uuid": model.asset_uuid(meta) or "",
     }
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, Field
 
 from stores import SYSTEM
-from stores.errors import NotFound, StoreError, TooLarge, UnsupportedType
+from stores.errors import NotFound, TooLarge, UnsupportedType
 from stores.tokens import OneTimeTokens, SignedPayloads, TokenInvalid
 from stores.versions import begin_upload, upload_filename
 
@@ -18,6 +18,7 @@ from .auth import users
 from .errors import ApiError
 from .models import Uploaded
 from .requests import body_length, stream_body
+from .sending import send_stored_file
 from .spec import documented_by_hand, endpoint
 
 blueprint = Blueprint("presigned", __name__)
@@ -214,6 +215,7 @@ def presign_download() -> Response:
         "403": "tampered or expired",
         "404": "not there (yet)",
     },
+    media_type="*/*",
 )
 def presigned_get(token: str) -> Response:
     """The file behind a presigned download URL (Range and conditional requests work)."""
@@ -229,17 +231,4 @@ def presigned_get(token: str) -> Response:
             ) from None
     store_name, _, rest = path.lstrip("/").partition("/")
     store = context.registry().get(store_name)
-    loc = store.locate(rest)
-    try:
-        handle = store.open_read(SYSTEM, loc)
-    except StoreError:
-        raise ApiError(404, "Gone", "The file is no longer there.") from None
-    st = store.stat(loc)
-    response = send_file(handle, download_name=loc.name, conditional=False, max_age=0)
-    response.content_length = st.st_size
-    response.last_modified = st.st_mtime
-    record = store.file_record(loc, st)
-    if record is not None:
-        response.set_etag(record.xxh3_128)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response.make_conditional(request, accept_ranges=True, complete_length=st.st_size)
+    return send_stored_file(store, SYSTEM, store.locate(rest))

@@ -23,6 +23,11 @@ def runner() -> ScanRunner:
 @endpoint(ok=ScanState, ok_status=202, errors=(400, 403, 409), tags=["search"])
 def start_scan(store_id: str) -> Response:
     """Start adopting folders without a sidecar (202); 409 while a scan of this store runs."""
+    return begin_scan(store_id)
+
+
+def begin_scan(store_id: str) -> Response:
+    """Start a scan of the store (see start_scan) for the caller, if they may."""
     store = context.store(store_id)
     actor = context.actor()
     if not store.policy.can_administer(actor) and not any(

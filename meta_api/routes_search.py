@@ -9,12 +9,12 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from index.queries import AssetFilter
 from index.service import SearchIndex
-from stores import model
 
 from . import context
+from .asset_answers import asset_answer
+from .asset_models import AssetPage
 from .errors import ApiError
-from .media import with_preview_url
-from .search_models import AssetPage, AssetQuery, Filters, Refined, RefineQuery, TagPage, TagQuery
+from .search_models import AssetQuery, Filters, Refined, RefineQuery, TagPage, TagQuery
 from .spec import endpoint
 
 blueprint = Blueprint("search", __name__)
@@ -69,13 +69,17 @@ def _readable() -> list[tuple[str, str]] | None:
 def search_assets() -> Response:
     """A page of the assets matching the filters, with their public metadata and files."""
     query: AssetQuery = request.context.query
-    hits, total = search_index().fresh_reader().search(
-        asset_filter(query),
-        _readable(),
-        sort=query.sort,
-        descending=query.order == "desc",
-        limit=query.limit,
-        offset=query.offset,
+    hits, total = (
+        search_index()
+        .fresh_reader()
+        .search(
+            asset_filter(query),
+            _readable(),
+            sort=query.sort,
+            descending=query.order == "desc",
+            limit=query.limit,
+            offset=query.offset,
+        )
     )
     assets = [found for found in (_found(hit) for hit in hits) if found is not None]
     return jsonify({"assets": assets, "total": total, "has_more": query.offset + len(hits) < total})
@@ -85,23 +89,12 @@ def _found(hit: Any) -> dict[str, Any] | None:
     store = context.registry().find(hit.store)
     if store is None:
         return None
+    owner = store.locate(f"{hit.project}/{hit.asset}")
     try:
-        meta = store.read_meta(context.actor(), store.locate(f"{hit.project}/{hit.asset}")) or {}
+        meta = store.read_meta(context.actor(), owner) or {}
     except Exception:  # noqa: BLE001 - gone since it was indexed: skip it
         return None
-    files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
-    public = with_preview_url(
-        hit.store, model.public_asset({**meta, "id": hit.asset, "project": hit.project}), meta
-    )
-    return {
-        **public,
-        "store": hit.store,
-        "files": [
-            {"name": name, "size": int(r.get("size", 0)), "xxh3_128": str(r.get("xxh3_128", ""))}
-            for name, r in sorted(files.items())
-            if isinstance(r, dict)
-        ],
-    }
+    return asset_answer(store, owner, meta)
 
 
 @blueprint.get("/tags")

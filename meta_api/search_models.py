@@ -6,8 +6,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .models import AssetMeta
-
 
 class Filters(BaseModel):
     """Shared by /api/assets, /api/tags and /api/tags/refine. Tags are comma-separated
@@ -44,17 +42,8 @@ class FileInfo(BaseModel):
     name: str
     size: int
     xxh3_128: str
-
-
-class FoundAsset(AssetMeta):
-    store: str
-    files: list[FileInfo]
-
-
-class AssetPage(BaseModel):
-    assets: list[FoundAsset]
-    total: int
-    has_more: bool
+    blake3: str | None = None
+    sha256: str | None = None
 
 
 class TagCount(BaseModel):

@@ -45,7 +45,13 @@ def documented_by_hand(
     query: dict[str, dict[str, Any]] | None = None,
     media_type: str = "application/octet-stream",
 ) -> Callable[[Callable[..., Any]], Any]:
-    """Document a route that answers raw bytes; `query`: its query parameters' schemas."""
+    """Document a route that answers raw bytes (or, with `media_type` application/json, a
+    JSON object); `query`: its query parameters' schemas. Errors are JSON."""
+    success = (
+        {"type": "object"}
+        if media_type == "application/json"
+        else {"type": "string", "format": "binary"}
+    )
 
     def remember(func: Callable[..., Any]) -> Callable[..., Any]:
         params = [
@@ -65,9 +71,9 @@ def documented_by_hand(
                 status: {
                     "description": text,
                     "content": {
-                        media_type if status == "200" else "application/json": {
-                            "schema": {"type": "string", "format": "binary"}
-                            if status == "200"
+                        media_type if status.startswith("2") else "application/json": {
+                            "schema": success
+                            if status.startswith("2")
                             else {"$ref": "#/components/schemas/ErrorByHand"}
                         }
                     },

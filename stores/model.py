@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid as uuid_module
 from dataclasses import dataclass
 from typing import Any
 
 from .hashing import Digests
 
-ASSET_EDITABLE = ("name", "description", "tags", "metadata")
+ASSET_EDITABLE = ("name", "description", "tags", "metadata", "mime_type", "preview_id")
 PROJECT_EDITABLE = ("name", "description", "tags", "metadata")
 PUBLIC_ASSET_FIELDS = (
     "id",
@@ -132,6 +133,15 @@ def apply_edits(data: dict[str, Any], edits: dict[str, Any], allowed: tuple[str,
         value = edits[key]
         if key == "tags":
             data["tags"] = new_tags(value)
+        elif key == "mime_type":
+            data[key] = _mime_type(value)
+        elif key == "preview_id":
+            if value in (None, ""):
+                data[key] = ""
+            elif asset_uuid({"uuid": value}) is None:
+                raise ValueError("preview_id must be the id (a UUID) of an asset, or null")
+            else:
+                data[key] = asset_uuid({"uuid": value})
         elif key == "metadata":
             if value is None:
                 value = {}
@@ -144,6 +154,18 @@ def apply_edits(data: dict[str, Any], edits: dict[str, Any], allowed: tuple[str,
             if not isinstance(value, str | int | float) or isinstance(value, bool):
                 raise ValueError(f"{key} must be a string")
             data[key] = str(value)
+
+
+_MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+
+
+def _mime_type(value: Any) -> str:
+    """A media type as `type/subtype` ("" or None: guessed from the file name again)."""
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or not _MIME.fullmatch(value.strip()):
+        raise ValueError("mime_type must be a media type like image/png")
+    return value.strip().lower()
 
 
 def public_asset(data: dict[str, Any]) -> dict[str, Any]:

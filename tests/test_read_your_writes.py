@@ -75,7 +75,7 @@ def test_tags_are_filterable_right_after_tagging_from_either_face(server):
             found = session.get(
                 server.url + "api/assets", params={"include_tags": tag}, timeout=30
             ).json()
-            assert [a["id"] for a in found["assets"]] == [asset], n
+            assert [a["asset"] for a in found["assets"]] == [asset], n
             counts = session.get(server.url + "api/tags/refine", timeout=30).json()
             assert counts["tag_counts"].get(tag) == 1, n
             tags = session.get(server.url + "api/tags", params={"prefix": tag}, timeout=30)
@@ -117,5 +117,5 @@ def test_a_read_the_index_cannot_answer_in_time_is_503_then_works(make_server):
             break
         time.sleep(float(answer.headers.get("Retry-After", "1")))
     assert answer.status_code == 200, answer.text
-    assert [a["id"] for a in answer.json()["assets"]] == ["a"]
+    assert [a["asset"] for a in answer.json()["assets"]] == ["a"]
     assert "Traceback" not in server.log()

@@ -159,7 +159,7 @@ def test_filters_alone_and_combined_match_the_sidecars(tree_server):
         params = api_params(case)
         page = query(server, "assets", limit=1000, **params).json()
         assert page["total"] == len(want), case
-        assert sorted(a["id"] for a in page["assets"]) == sorted(m["id"] for m in want), case
+        assert sorted(a["asset"] for a in page["assets"]) == sorted(m["id"] for m in want), case
         counts = Counter(tag for m in want for tag in m["tags"])
         refined = query(server, "tags/refine", **params).json()["tag_counts"]
         assert refined == dict(counts), case
@@ -193,10 +193,10 @@ def test_free_text_finds_names_descriptions_tags_and_file_names(tree_server):
     base = server.store_url()
     requests.put(base + "p0/img0000/scan-of-lighthouse.tif", data=b"tif", timeout=5)
     found = eventually(lambda: query(server, "assets", q="lighthouse").json()["assets"])
-    assert [a["id"] for a in found] == ["img0000"]
+    assert [a["asset"] for a in found] == ["img0000"]
     harbour = {m["id"] for m in sidecars(root) if "harbour" in m["description"]}
     assert {
-        a["id"] for a in query(server, "assets", q="harbour photo", limit=1000).json()["assets"]
+        a["asset"] for a in query(server, "assets", q="harbour photo", limit=1000).json()["assets"]
     } == harbour
 
 
@@ -236,7 +236,7 @@ def test_edits_on_disk_are_picked_up_within_five_seconds(tree_server, tmp_path):
     (outside / "notes.txt").write_text("hello")
     shutil.copytree(outside, root / "p0" / "carried-in")
     found = eventually(lambda: query(server, "assets", q="carried").json()["assets"], timeout=5.0)
-    assert [a["id"] for a in found] == ["carried-in"]
+    assert [a["asset"] for a in found] == ["carried-in"]
     meta = yaml.safe_load((root / "p0" / "carried-in" / ".ovemeta").read_text())
     assert meta["history"][0]["Type"] == "Created"
     assert meta["files"]["1/photo.jpg"]["xxh3_128"] == hash_file(outside / "1" / "photo.jpg")[1]

@@ -56,7 +56,7 @@ function change(update) {
 }
 
 function assetLink(asset) {
-  const parts = [store, asset.project, asset.id].map(encodeURIComponent);
+  const parts = [store, asset.project, asset.asset].map(encodeURIComponent);
   return `/ui/s/${parts.join("/")}`;
 }
 

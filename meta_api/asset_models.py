@@ -82,7 +82,6 @@ class AssetFromHash(BaseModel):
 
 class ComfyRefineQuery(Filters):
     limit: int = Field(100, ge=1, le=10000)
-    include_public: bool = True
 
 
 class TagName(BaseModel):

@@ -36,7 +36,7 @@ from .form_upload import spool_form
 from .requests import stream_body
 from .routes_hashes import HashSpec, locations, parse_hash, stored_source
 from .routes_scan import begin_scan
-from .routes_search import asset_filter, search_index
+from .routes_search import asset_filter, readable_for, search_index
 from .search_models import ScanState
 from .sending import send_stored_file
 from .spec import documented_by_hand, endpoint
@@ -294,8 +294,7 @@ def upload_asset() -> Response:
 def refine() -> Response:
     """The tags of the filtered assets with how many carry each (the next filters)."""
     query: ComfyRefineQuery = request.context.query
-    readable = context.registry().readable(context.actor())
-    counts = search_index().fresh_reader().tag_counts(asset_filter(query), readable)
+    counts = search_index().fresh_reader().tag_counts(asset_filter(query), readable_for(query))
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[: query.limit]
     return jsonify({"tags": [{"name": n, "count": c} for n, c in top]})
 

@@ -60,8 +60,8 @@ def asset_filter(query: Filters) -> AssetFilter:
     )
 
 
-def _readable() -> list[tuple[str, str]] | None:
-    return context.registry().readable(context.actor())
+def readable_for(query: Filters) -> list[tuple[str, str]] | None:
+    return context.registry().readable(context.actor(), include_public=query.include_public)
 
 
 @blueprint.get("/assets")
@@ -74,7 +74,7 @@ def search_assets() -> Response:
         .fresh_reader()
         .search(
             asset_filter(query),
-            _readable(),
+            readable_for(query),
             sort=query.sort,
             descending=query.order == "desc",
             limit=query.limit,
@@ -102,7 +102,7 @@ def _found(hit: Any) -> dict[str, Any] | None:
 def list_tags() -> Response:
     """Tags over the filtered assets with how many carry each."""
     query: TagQuery = request.context.query
-    counts = search_index().fresh_reader().tag_counts(asset_filter(query), _readable())
+    counts = search_index().fresh_reader().tag_counts(asset_filter(query), readable_for(query))
     items = [
         (name, n) for name, n in counts.items() if not query.prefix or name.startswith(query.prefix)
     ]
@@ -125,6 +125,6 @@ def list_tags() -> Response:
 def refine_tags() -> Response:
     """The histogram of tags over the filtered assets (the next filters to offer)."""
     query: RefineQuery = request.context.query
-    counts = search_index().fresh_reader().tag_counts(asset_filter(query), _readable())
+    counts = search_index().fresh_reader().tag_counts(asset_filter(query), readable_for(query))
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[: query.limit]
     return jsonify({"tag_counts": dict(top)})

@@ -18,6 +18,9 @@ class Filters(BaseModel):
     name_contains: str | None = None
     metadata_filter: str | None = Field(None, description='JSON object, e.g. {"camera": "X100"}')
     q: str | None = Field(None, description="free text over name, description, tags, file names")
+    include_public: bool = Field(
+        True, description="false: leave out public projects you read only because they are"
+    )
 
 
 class AssetQuery(Filters):

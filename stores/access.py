@@ -22,6 +22,7 @@ class Actor:
 ANONYMOUS = Actor("anonymous", admin=True)  # no users configured: loopback only
 NOBODY = Actor("-")  # not (yet) authenticated: may do nothing
 SYSTEM = Actor("assetdav", admin=True)
+PUBLIC_GROUP = "public"  # a project with this group is readable by every signed-in user
 
 
 class Policy(Protocol):
@@ -47,6 +48,8 @@ class GroupPolicy:
         if actor.admin or project is None:
             return True
         groups = self._project_groups(store, project)
+        if PUBLIC_GROUP in groups and actor.name != NOBODY.name:
+            return True  # a public project: every signed-in user reads it
         return bool(groups & (actor.read_groups | actor.write_groups))
 
     def can_write(self, actor: Actor, store: str, project: str | None) -> bool:

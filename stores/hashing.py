@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +71,55 @@ class ContentHasher:
         twin._blake3 = self._blake3.copy()
         twin._sha256 = self._sha256.copy() if self._sha256 is not None else None
         return twin
+
+
+INLINE_BYTES = 8 << 20  # a body this big is hashed in line; the rest in a second thread
+_DONE = b""
+
+
+class ParallelHashing:
+    """Feed a ContentHasher while the bytes are written: the first INLINE_BYTES in line (a
+    thread is not worth it for small files), the rest in a second thread, so that hashing
+    (blake3 and sha256 let go of the GIL) overlaps receiving and writing the next piece.
+    `finish()` waits for every byte fed and returns the hasher."""
+
+    def __init__(self, hasher: ContentHasher, inline_bytes: int = INLINE_BYTES) -> None:
+        self.hasher = hasher
+        self._inline_left = inline_bytes
+        self._queue: queue.Queue[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        if self._queue is None:
+            if len(data) <= self._inline_left:
+                self._inline_left -= len(data)
+                self.hasher.update(data)
+                return
+            self._queue = queue.Queue(maxsize=8)  # a few pieces ahead, bounded memory
+            self._thread = threading.Thread(target=self._run, name="hasher", daemon=True)
+            self._thread.start()
+        if data:
+            self._queue.put(data if isinstance(data, bytes) else bytes(data))
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (piece := self._queue.get()) is not _DONE:
+            if self._error is None:
+                try:
+                    self.hasher.update(piece)
+                except BaseException as exc:  # noqa: BLE001 - raised again by finish()
+                    self._error = exc
+
+    def finish(self) -> ContentHasher:
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(_DONE)
+            self._thread.join()
+            self._queue = self._thread = None
+            self._inline_left = 0  # anything fed after this goes through a new thread
+        if self._error is not None:
+            raise self._error
+        return self.hasher
 
 
 def _read_through(path: Path | str, update: object) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .access import Actor, GroupPolicy, Policy
+from .access import PUBLIC_GROUP, Actor, GroupPolicy, Policy
 from .errors import StoreNotFound
 from .events import ChangeFeed
 from .names import normalize_name
@@ -50,16 +50,30 @@ class Registry:
         found = self._stores.get(store)
         return found.project_groups(project) if found else frozenset()
 
-    def readable(self, actor: Actor) -> list[tuple[str, str]] | None:
-        """The (store, project) pairs `actor` may read; None when they may read everything."""
-        if self.policy.can_administer(actor):
+    def readable(
+        self, actor: Actor, *, include_public: bool = True
+    ) -> list[tuple[str, str]] | None:
+        """The (store, project) pairs `actor` may read; None when they may read everything.
+        Without `include_public`, public projects are left out (an administrator's, and
+        for others those they read only because they are public)."""
+        admin = self.policy.can_administer(actor)
+        if admin and include_public:
             return None
         pairs = []
         for store in self._stores.values():
             for entry in store.list_folder(actor, store.locate("")):
-                if entry.is_dir:
-                    pairs.append((store.name, entry.name))
+                if not entry.is_dir:
+                    continue
+                if not include_public and self._only_public(actor, admin, store.name, entry.name):
+                    continue
+                pairs.append((store.name, entry.name))
         return pairs
+
+    def _only_public(self, actor: Actor, admin: bool, store: str, project: str) -> bool:
+        groups = self.project_groups(store, project)
+        if PUBLIC_GROUP not in groups:
+            return False
+        return admin or not groups & (actor.read_groups | actor.write_groups)
 
     def find(self, name: str) -> FileStore | None:
         return self._stores.get(name)

@@ -3,13 +3,14 @@ renamed into place only when complete, so an interrupted upload changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from .atomic import raise_if_no_space, temp_path_beside, unlink_quietly
 from .errors import BadContent, TooLarge
-from .hashing import ContentHasher, Digests
+from .hashing import ContentHasher, Digests, ParallelHashing
 from .sniff import SNIFF_BYTES
 
 Committer = Callable[[Path, int, Digests], None]
@@ -40,7 +41,7 @@ class FileWriter:
         self.size = 0
         self._head_check = head_check
         self._head = b""
-        self._hasher = ContentHasher(sha256)
+        self._hashing = ParallelHashing(ContentHasher(sha256))
         self.temp_path = temp_path_beside(target)
         self._fd: int | None = None
         self.done = False
@@ -73,7 +74,7 @@ class FileWriter:
             self.abort()
             raise_if_no_space(exc)
             raise
-        self._hasher.update(data)
+        self._hashing.update(data)
         self.size += n
         return n
 
@@ -87,7 +88,7 @@ class FileWriter:
 
     @property
     def hexdigest(self) -> str:
-        return self._hasher.hexdigest()
+        return self._hashing.finish().hexdigest()
 
     def commit(self) -> None:
         """fsync, then let the store rename the file into place and record it."""
@@ -110,13 +111,15 @@ class FileWriter:
         os.close(self._fd)
         self._fd = None
         try:
-            self._commit_into_place(self.temp_path, self.size, self._hasher.digests())
+            self._commit_into_place(self.temp_path, self.size, self._hashing.finish().digests())
         except BaseException:
             self._remove_temp()
             raise
         self.done = True
 
     def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._hashing.finish()  # no hashing thread outlives its writer
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -78,6 +78,12 @@ def test_every_way_in_records_three_digests(hashed):
     # a file copied in behind the server's back (the watcher takes it in)
     shutil.copyfile(root / "proj" / "dav" / "b.bin", root / "proj" / "dav" / "d.bin")
 
+    # a big PUT, hashed in a second thread past its first 8 MiB
+    big = os.urandom(24 << 20)
+    assert put(server, "proj/dav/big.bin", big) == 201
+    got = record(root, "proj/dav", "big.bin")
+    assert {k: got[k] for k in ("xxh3_128", "blake3", "sha256")} == digests(big)
+
     for owner, key in (("proj/up", "1/a.bin"), ("proj/dav", "b.bin"), ("proj/tus", "1/c.bin")):
         got = record(root, owner, key)
         assert {k: got[k] for k in expected} == expected, (owner, key, got)

@@ -11,7 +11,7 @@ from typing import Any
 
 from stores.atomic import raise_if_no_space
 from stores.errors import BadContent, TooLarge
-from stores.hashing import ContentHasher
+from stores.hashing import ContentHasher, ParallelHashing
 
 from .protocol import Checksum
 
@@ -41,7 +41,12 @@ def append_body(
     fd = os.open(path, os.O_WRONLY)
     try:
         os.lseek(fd, start, os.SEEK_SET)
-        written, interrupted = _copy(fd, pieces, room, hasher, digest)
+        feed = ParallelHashing(hasher) if hasher is not None else None
+        try:
+            written, interrupted = _copy(fd, pieces, room, feed, digest)
+        finally:
+            if feed is not None:
+                feed.finish()
         if declared is not None and written < declared:
             interrupted = True
         if checksum is not None and digest is not None:
@@ -67,7 +72,7 @@ def _copy(
     fd: int,
     pieces: Iterable[bytes],
     room: int,
-    hasher: ContentHasher | None,
+    hasher: ParallelHashing | None,
     digest: Any,
 ) -> tuple[int, bool]:
     """(bytes written, whether the body broke off before its end)."""

@@ -96,7 +96,7 @@ class ParallelHashing:
                 self._inline_left -= len(data)
                 self.hasher.update(data)
                 return
-            self._queue = queue.Queue(maxsize=8)  # a few pieces ahead, bounded memory
+            self._queue = queue.Queue(maxsize=4)  # a few pieces ahead, bounded memory
             self._thread = threading.Thread(target=self._run, name="hasher", daemon=True)
             self._thread.start()
         if data:

@@ -219,6 +219,7 @@ def create_upload() -> Response:
     actor = context.actor()
     store, asset, filename = landing.judge(service, actor, target, length)
     record = service.new(
+        sha256=store.sha256,
         user=actor.name,
         store=store.name,
         project=asset.parts[0],

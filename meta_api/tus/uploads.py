@@ -73,14 +73,14 @@ class ResumableUploads:
 
     # --- records --------------------------------------------------------------------
 
-    def new(self, **target: object) -> UploadRecord:
+    def new(self, *, sha256: bool = False, **target: object) -> UploadRecord:
         """A new, empty upload of `target` (user, store, project, asset, filename, length...)."""
         now = self.clock()
         record = UploadRecord(
             id=new_upload_id(), created=now, expires=now + self.expire_after, **target
         )
         self.files.create(record)
-        self._hashers[record.id] = (0, ContentHasher(sha256=True))
+        self._hashers[record.id] = (0, ContentHasher(sha256))  # what its store records
         return record
 
     def find(self, upload_id: str) -> UploadRecord | None:

@@ -100,6 +100,7 @@ def build_registry(settings: Settings) -> Registry:
         {name: s.path for name, s in settings.stores.items()},
         rules={name: s.rules for name, s in settings.stores.items()},
         sha256=settings.hashes.sha256,
+        dedup={name for name, s in settings.stores.items() if s.dedup == "link"},
     )
 
 

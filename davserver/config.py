@@ -28,6 +28,7 @@ class StoreSettings:
     path: Path
     seed_demo: bool = False
     rules: UploadRules = NO_RULES
+    dedup: str = "off"  # "link": a file landing with bytes the store has becomes a hard link
 
 
 @dataclass
@@ -248,7 +249,7 @@ def _stores_from_yaml(raw: Any, base: Path) -> dict[str, StoreSettings]:
             continue
         if not isinstance(value, Mapping) or "path" not in value:
             raise ConfigError(f"Store {name!r} needs a 'path'.")
-        unknown = set(value) - {"path", "seed_demo", "rules"}
+        unknown = set(value) - {"path", "seed_demo", "rules", "dedup"}
         if unknown:
             raise ConfigError(f"Store {name!r} has unknown options {sorted(unknown)}.")
         stores[str(name)] = StoreSettings(
@@ -256,8 +257,16 @@ def _stores_from_yaml(raw: Any, base: Path) -> dict[str, StoreSettings]:
             _resolve(value["path"], base),
             seed_demo=_as_bool(value.get("seed_demo", False), f"stores.{name}.seed_demo"),
             rules=parse_rules(value.get("rules"), f"stores.{name}.rules"),
+            dedup=_dedup(value.get("dedup", "off"), f"stores.{name}.dedup"),
         )
     return stores
+
+
+def _dedup(value: Any, where: str) -> str:
+    text = "off" if value is False else str(value).strip().lower()
+    if text not in ("off", "link"):
+        raise ConfigError(f"{where} must be off or link, not {value!r}.")
+    return text
 
 
 _UNITS = {

@@ -22,6 +22,7 @@ from stores.sweep import sweep_stale_temporaries
 from .ids import IdKeeper
 from .queries import IndexReader
 from .reconcile import reconcile
+from .same_bytes import SameBytes
 from .schema import SCHEMA
 from .watcher import TreeWatcher
 from .writer import IndexWriterThread, Job, index_project
@@ -93,6 +94,8 @@ class SearchIndex:
         self.reader = IndexReader(self.index)
         self.writer = IndexWriterThread(self.index, registry)
         self.ids = IdKeeper(registry, self.reader)
+        for store in registry:
+            store.same_bytes = SameBytes(self.reader)  # dedup on ingest, where it is on
         self.writer.on_assets_indexed = self.ids.indexed
         self.watcher = TreeWatcher(registry, self.writer) if watch else None
         self.reconcile_interval = reconcile_interval

@@ -143,6 +143,13 @@ class AssetMeta(BaseModel):
     uuid: str | None = Field(None, description="its global id (`id` in /api/assets answers)")
 
 
+class StoreStats(BaseModel):
+    files: int
+    bytes: int
+    unique_bytes: int = Field(description="bytes on disk: a hard-linked file counts once")
+    saved_bytes: int = Field(description="bytes - unique_bytes: what dedup saves")
+
+
 class EmptyFolder(BaseModel):
     """A folder of a project that has no sidecar (listed with includeEmpty=true)."""
 

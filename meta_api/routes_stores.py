@@ -7,7 +7,14 @@ from flask import Blueprint, Response, jsonify, request
 from stores.errors import InvalidName
 
 from . import context, projects
-from .models import CreateProject, Names, ProjectCreated, ProjectList, ProjectListQuery
+from .models import (
+    CreateProject,
+    Names,
+    ProjectCreated,
+    ProjectList,
+    ProjectListQuery,
+    StoreStats,
+)
 from .routes_search import search_index
 from .spec import endpoint
 
@@ -39,6 +46,15 @@ def list_projects(store_id: str) -> Response:
         if tagged is None or entry.name in tagged
     ]
     return jsonify(result)
+
+
+@blueprint.get("/<store_id>/stats")
+@endpoint(ok=StoreStats, tags=["stores"])
+def store_stats(store_id: str) -> Response:
+    """How many files the projects you may read hold, their bytes, and the bytes they take
+    on disk (`unique_bytes`: a file hard-linked by dedup counts once)."""
+    store = context.store(store_id)
+    return jsonify(store.stats(context.actor()))
 
 
 @blueprint.post("/<store_id>/create")

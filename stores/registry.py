@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from .access import PUBLIC_GROUP, Actor, GroupPolicy, Policy
@@ -22,6 +22,7 @@ class Registry:
         feed: ChangeFeed | None = None,
         rules: Mapping[str, UploadRules] | None = None,
         sha256: bool = False,
+        dedup: Collection[str] = (),
     ) -> None:
         self.feed = feed or ChangeFeed()
         self.policy: Policy = policy or GroupPolicy(self.project_groups)
@@ -35,6 +36,7 @@ class Registry:
                 policy=self.policy,
                 rules=(rules or {}).get(name, NO_RULES),
                 sha256=sha256,
+                dedup=name in dedup,
             )
 
     def names(self) -> list[str]:

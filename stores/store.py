@@ -83,10 +83,15 @@ class FileStore:
         policy: Policy,
         rules: UploadRules = NO_RULES,
         sha256: bool = False,
+        dedup: bool = False,
     ) -> None:
         self.name = name
         self.rules = rules
         self.sha256 = sha256  # record every file's sha256 beside xxh3 and blake3
+        # dedup: a file landing with bytes the store holds already becomes a hard link to
+        # them; `same_bytes` (set by the index) finds such a file, or None
+        self.dedup = dedup
+        self.same_bytes: Callable[[FileStore, Digests, int], Path | None] | None = None
         self.root = Path(os.path.abspath(root))
         self.root_real = os.path.realpath(self.root)
         self.feed = feed
@@ -469,9 +474,28 @@ class FileStore:
         create_only: bool = False,
         on_placed: SidecarChange | None = None,
         target: Path | None = None,
+        linking: bool = True,
     ) -> None:
         """Put a finished temporary file at `loc` (`target`: its path, when known)."""
         target = target or self.fs_path(loc)
+        if linking and self.dedup and size > 0 and not is_junk(loc.name):
+            linked = self._linked_instead(temp, target, digests, size)
+            if linked != temp:
+                try:
+                    self._place_file(
+                        loc,
+                        linked,
+                        size,
+                        digests,
+                        create_only=create_only,
+                        on_placed=on_placed,
+                        target=target,
+                        linking=False,
+                    )
+                except BaseException:
+                    unlink_quietly(linked)  # the caller removes only the file it gave
+                    raise
+                return
         placement = Placement(temp, target, size, digests, create_only, on_placed)
         owner = self._recording_owner(loc)
         if owner is None:
@@ -497,6 +521,24 @@ class FileStore:
         if placement.error is not None:
             raise placement.error
         self.feed.emit(Change(MODIFIED if placement.existed else CREATED, loc, False))
+
+    def _linked_instead(self, temp: Path, target: Path, digests: Digests, size: int) -> Path:
+        """With dedup on: a hard link (beside `target`) to a file of the store holding the
+        same bytes, in place of the finished `temp` (then removed); else `temp` itself."""
+        source = self.same_bytes(self, digests, size) if self.same_bytes is not None else None
+        if source is None or source == target:
+            return temp
+        link = temp_path_beside(target, ".link")
+        try:
+            os.link(source, link)
+            if os.stat(link).st_size != size:  # replaced a moment ago: not the same bytes
+                unlink_quietly(link)
+                return temp
+        except OSError:
+            unlink_quietly(link)
+            return temp  # another filesystem, too many links...: keep the bytes as sent
+        unlink_quietly(temp)
+        return link
 
     def _place_recorded(self, owner: Location, sidecar: Sidecar, placement: Placement) -> None:
         """Rename the file into place, then queue it to be recorded and wait until it is
@@ -653,6 +695,12 @@ class FileStore:
                 data["uuid"] = model.new_uuid()
 
         self.edit_meta(actor, owner, change)
+
+    def stats(self, actor: Actor) -> dict[str, Any]:
+        """Files, bytes and bytes on disk (hard links once) of the projects `actor` reads."""
+        from .stats import store_stats  # beside the facade, like the other operations
+
+        return store_stats(self, actor)
 
     def update_fields(self, actor: Actor, owner: Location, edits: dict[str, Any]) -> dict[str, Any]:
         """Merge the editable fields (name, description, tags, metadata) into a sidecar."""

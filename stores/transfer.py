@@ -23,7 +23,7 @@ from .access import Actor
 from .atomic import fsync_dir, raise_if_no_space, temp_path_beside
 from .errors import AlreadyExists, Forbidden, NotFound, StoreError
 from .events import COPIED, CREATED, DELETED, MODIFIED, MOVED, Change
-from .hashing import ContentHasher, mtime_of
+from .hashing import ContentHasher, digest_file, mtime_of
 from .layout import ASSET_LEVEL, PROJECT_LEVEL, STORE_LEVEL, Location
 from .listing import subfolders
 from .model import FileRecord
@@ -294,6 +294,7 @@ def copy(
             src_store.root_real,
             recursive=recursive,
             sha256=dst_store.sha256,
+            link=dst_store.dedup,
         )
         if is_dir:
             _stage_sidecars(src_store, src, dst_store, dst, staging, records)
@@ -382,12 +383,13 @@ def _copy_tree(
     *,
     recursive: bool = True,
     sha256: bool = False,
+    link: bool = False,
 ) -> Records:
     """Copy a file or folder to the new path `dst`, durably, hashing every file; returns
     their records. Sidecars and temporary files are not copied, nor symlinks that leave
     the store; other symlinks are copied as what they point at."""
     if not is_dir:
-        return {"": _copy_file(src, dst, sha256)}
+        return {"": _copy_file(src, dst, sha256, link)}
     records: Records = {}
     _make_folder(dst)
     if not recursive:
@@ -405,7 +407,7 @@ def _copy_tree(
                 _make_folder(target / entry.name)
                 stack.append((rel + "/", Path(entry.path), target / entry.name))
             elif entry.is_file():
-                records[rel] = _copy_file(Path(entry.path), target / entry.name, sha256)
+                records[rel] = _copy_file(Path(entry.path), target / entry.name, sha256, link)
         fsync_dir(target)
     return records
 
@@ -418,8 +420,17 @@ def _make_folder(path: Path) -> None:
         raise
 
 
-def _copy_file(src: Path, dst: Path, sha256: bool) -> FileRecord:
-    """Copy the bytes of one file, hashing them on the way, and fsync the copy."""
+def _copy_file(src: Path, dst: Path, sha256: bool, link: bool = False) -> FileRecord:
+    """Copy the bytes of one file, hashing them on the way, and fsync the copy; with `link`
+    (a store that dedups), a hard link to the same bytes when the filesystem allows."""
+    if link:
+        try:
+            os.link(src, dst)
+        except OSError:
+            pass  # across filesystems, too many links...: copy the bytes
+        else:
+            size, digests = digest_file(dst, sha256)
+            return FileRecord.of(size, digests, mtime_of(os.stat(dst)))
     hasher = ContentHasher(sha256)
     size = 0
     with open(src, "rb") as source:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,10 +17,11 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 import meta_api
 from index.service import SearchIndex
+from meta_api.downloads import DownloadRunner, UrlGuard
 from meta_api.media import Media, MediaSettings, PreviewMaker
 from meta_api.tus import ResumableUploads
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
-from stores import NOBODY, Registry
+from stores import ANONYMOUS, NOBODY, Actor, Registry
 from stores.tokens import OneTimeTokens, SignedPayloads, TokenSigner, load_secret
 from stores.users import UserDirectory
 
@@ -93,6 +95,14 @@ class Application:
                 close()
             except Exception:  # noqa: BLE001 - closing the rest matters more
                 log.exception("error while shutting down")
+
+
+def actor_named(users: UserDirectory, name: str) -> Actor | None:
+    """Who a background task acts for, with their rights as they are now (None: removed)."""
+    if not users.has_users():
+        return ANONYMOUS
+    user = users.get(name)
+    return user.actor() if user is not None else None
 
 
 def build_registry(settings: Settings) -> Registry:
@@ -215,6 +225,15 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
     uploads = build_uploads(settings)
     accessed = AccessTimes(settings.state_dir / "asset-access.sqlite")
+    downloads = DownloadRunner(
+        settings.state_dir,
+        registry,
+        functools.partial(actor_named, users),
+        UrlGuard(settings.downloads.allow_hosts),
+        threads=settings.downloads.threads,
+        timeout=settings.downloads.timeout,
+        max_size=settings.uploads.max_size,
+    )
     api = meta_api.create_app(
         registry,
         users,
@@ -227,6 +246,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_UPLOADS": uploads,
             "ASSETDAV_MEDIA": media,
             "ASSETDAV_ACCESS_TIMES": accessed,
+            "ASSETDAV_DOWNLOADS": downloads,
             "ASSETDAV_DEFAULT_TARGET": (
                 settings.assets.default_store or next(iter(settings.stores), ""),
                 settings.assets.default_project,
@@ -238,8 +258,9 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     search.start()
     workers.start()
     uploads.start()
+    downloads.start()
     app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
-    app.closers += [uploads.stop, media.close, accessed.close]
+    app.closers += [uploads.stop, media.close, accessed.close, downloads.stop]
     if settings.derived.background:
         previews = PreviewMaker(media, registry)
         previews.start()

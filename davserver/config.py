@@ -131,6 +131,15 @@ class HashSettings:
 
 
 @dataclass
+class DownloadSettings:
+    """Downloads from URLs (POST /api/assets/download): who may be fetched from, how long."""
+
+    allow_hosts: list[str] = field(default_factory=list)  # hosts allowed despite their address
+    timeout: int = 3600  # seconds one attempt at a download may take in all
+    threads: int = 2  # downloads at once
+
+
+@dataclass
 class AssetSettings:
     """Where `POST /api/assets` puts an upload that names no store or project."""
 
@@ -165,6 +174,7 @@ class Settings:
     derived: DerivedSettings = field(default_factory=DerivedSettings)
     hashes: HashSettings = field(default_factory=HashSettings)
     assets: AssetSettings = field(default_factory=AssetSettings)
+    downloads: DownloadSettings = field(default_factory=DownloadSettings)
     config_file: Path | None = None
 
     @property
@@ -197,6 +207,7 @@ ENV_VARS = {
     "ASSETDAV_DERIVED_MAX_BYTES": "derived_max_bytes",
     "ASSETDAV_DERIVED_BACKGROUND": "derived_background",
     "ASSETDAV_HASH_SHA256": "hash_sha256",
+    "ASSETDAV_DOWNLOAD_ALLOW_HOSTS": "download_allow_hosts",
 }
 
 
@@ -260,6 +271,14 @@ def _stores_from_yaml(raw: Any, base: Path) -> dict[str, StoreSettings]:
             dedup=_dedup(value.get("dedup", "off"), f"stores.{name}.dedup"),
         )
     return stores
+
+
+def _host_list(value: Any, source: str) -> list[str]:
+    """Host names (a list, or text separated by commas)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(h, str) for h in items):
+        raise ConfigError(f"{source}downloads.allow_hosts must be a list of host names.")
+    return [h.strip().lower() for h in items if h.strip()]
 
 
 def _dedup(value: Any, where: str) -> str:
@@ -475,6 +494,20 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
             if not isinstance(text, str):
                 raise ConfigError(f"{source}assets.{option} must be a name.")
             setattr(settings.assets, option, text.strip())
+    elif key == "downloads":
+        raw = _options(value, f"{source}downloads", ("allow_hosts", "timeout", "threads")) or {}
+        if "allow_hosts" in raw:
+            settings.downloads.allow_hosts = _host_list(raw["allow_hosts"], source)
+        if "timeout" in raw:
+            settings.downloads.timeout = _as_int(
+                raw["timeout"], f"{source}downloads.timeout", 1, 7 * 86400
+            )
+        if "threads" in raw:
+            settings.downloads.threads = _as_int(
+                raw["threads"], f"{source}downloads.threads", 0, 64
+            )
+    elif key == "download_allow_hosts":
+        settings.downloads.allow_hosts = _host_list(value, source)
     elif key == "hash_sha256":
         settings.hashes.sha256 = _as_bool(value, f"{source}hashes.sha256")
     else:

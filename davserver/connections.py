@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from dataclasses import dataclass
@@ -141,10 +142,20 @@ class GuardedRequest(cheroot_server.HTTPRequest):
         self.ready = True
 
     def _refuse(self, status: str, message: str) -> None:
-        """Answer, then drop the rest of what the client sends for a moment (unread data
-        makes the kernel reset the connection, and the answer with it)."""
+        """Answer (JSON `{"title", "description"}`, as every error of the API: the path is
+        not known yet), then drop the rest of what the client sends for a moment (unread
+        data makes the kernel reset the connection, and the answer with it)."""
         self.close_connection = True
-        self.simple_response(status, message)
+        body = json.dumps({"title": status.split(" ", 1)[1], "description": message}).encode()
+        head = (
+            f"{self.server.protocol} {status}\r\nContent-Length: {len(body)}\r\n"
+            "Content-Type: application/json\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            self.conn.wfile.write(head.encode("latin-1") + body)
+        except OSError as exc:
+            if exc.args and exc.args[0] not in cheroot_errors.socket_errors_to_ignore:
+                raise
         self.conn.linger_before_close()
 
     def respond(self) -> None:

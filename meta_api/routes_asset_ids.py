@@ -3,22 +3,21 @@ reuse by hash, refine, scan. Every write goes through `stores`, as WebDAV's do."
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import ValidationError
 
 from stores import FileStore, Location, model
-from stores.errors import AlreadyExists, InvalidName, ProjectNotFound, StoreError
-from stores.hashing import RECORD_FIELDS
-from stores.names import normalize_name
+from stores.errors import InvalidName, StoreError
 from stores.versions import place_version
 
 from . import context
 from .asset_answers import access_times, asset_answer, find_by_id, main_file
+from .asset_creation import describe, holding, new_asset, target_project
 from .asset_models import (
     AssetAnswer,
     AssetEdit,
@@ -31,9 +30,11 @@ from .asset_models import (
     TagsAdded,
     TagsRemoved,
 )
+from .download_models import DownloadRequest
 from .errors import ApiError
 from .form_upload import spool_form
 from .requests import stream_body
+from .routes_downloads import begin as begin_download
 from .routes_hashes import HashSpec, locations, parse_hash, stored_source
 from .routes_scan import begin_scan
 from .routes_search import asset_filter, readable_for, search_index
@@ -42,7 +43,6 @@ from .sending import send_stored_file
 from .spec import documented_by_hand, endpoint
 
 blueprint = Blueprint("assets_by_id", __name__)
-MAX_SUFFIX = 1000  # "photo.png", "photo.png-2", ... when names repeat in a project
 
 
 def _answer(store: FileStore, owner: Location) -> dict[str, Any]:
@@ -176,11 +176,11 @@ def asset_from_hash() -> Response:
     body: AssetFromHash = request.context.json
     wanted = parse_hash(body.hash)
     store, project = _target(body.store, body.project)
-    existing = _holding(store, project, wanted)
+    existing = holding(context.actor(), store, project, wanted)
     if existing is not None:
         return _created(store, existing, created_new=False)
     source, digests = stored_source(wanted)
-    owner = _new_asset(
+    owner = new_asset(
         store,
         project,
         body.name,
@@ -195,7 +195,7 @@ def asset_from_hash() -> Response:
             create=True,
         ),
     )
-    _describe(store, owner, body.name, body.tags, body.user_metadata)
+    describe(context.actor(), store, owner, body.name, body.tags, body.user_metadata)
     return _created(store, owner, created_new=True)
 
 
@@ -207,14 +207,16 @@ def asset_from_hash() -> Response:
     "Upload a file as a new asset: multipart/form-data with `file` and, optionally, `name`, "
     "`tags` (a JSON list or comma-separated), `user_metadata` (a JSON object), `preview_id`, "
     "`store` and `project` (default: assets.default_store and assets.default_project). "
-    "201 with the asset, or 200 with the asset of that project holding the same bytes.",
+    "201 with the asset, or 200 with the asset of that project holding the same bytes. "
+    "A JSON body {url, name, tags, user_metadata, preview_id, store, project} downloads "
+    "the file instead, as POST /api/assets/download does.",
     {
         "200": "the same bytes are an asset of that project already",
         "201": "created",
         "400": "a malformed body or field",
         "413": "too large",
         "415": "a type the store does not take",
-        "501": "a JSON body (download from a URL) is not supported yet",
+        "202": "a JSON body {url, name, tags, ...}: a download task (see /api/assets/download)",
         "507": "the disk is full",
     },
     media_type="application/json",
@@ -222,11 +224,7 @@ def asset_from_hash() -> Response:
 def upload_asset() -> Response:
     boundary = request.mimetype_params.get("boundary")
     if request.mimetype == "application/json":
-        raise ApiError(
-            501,
-            "Downloads not supported yet",
-            "This server cannot fetch a file from a URL yet; upload it as multipart/form-data.",
-        )
+        return _download(request.get_json(silent=True))
     if request.mimetype != "multipart/form-data" or not boundary:
         raise ApiError(
             415,
@@ -264,11 +262,11 @@ def upload_asset() -> Response:
             _require_preview(preview_id)
         store, project = _target(fields.get("store"), fields.get("project"))
         digests = form.digests if store.sha256 else replace(form.digests, sha256="")
-        existing = _holding(store, project, HashSpec("xxh3", digests.xxh3_128))
+        existing = holding(context.actor(), store, project, HashSpec("xxh3", digests.xxh3_128))
         if existing is not None:
             return _created(store, existing, created_new=False)
         filename = form.filename or name
-        owner = _new_asset(
+        owner = new_asset(
             store,
             project,
             name,
@@ -283,7 +281,7 @@ def upload_asset() -> Response:
                 create=True,
             ),
         )
-        _describe(store, owner, name, tags, user_metadata, preview_id)
+        describe(context.actor(), store, owner, name, tags, user_metadata, preview_id)
         return _created(store, owner, created_new=True)
     finally:
         form.discard()
@@ -311,6 +309,21 @@ def seed_scan() -> Response:
 # --- helpers -------------------------------------------------------------------------------
 
 
+def _download(body: Any) -> Response:
+    """POST /api/assets with a JSON body: a download from its `url` (see routes_downloads)."""
+    try:
+        wanted = DownloadRequest.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(400, "Invalid body", _first_problem(exc)) from None
+    return begin_download(wanted)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error.get("loc", ())) or "the body"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
 def _require_preview(preview_id: str) -> None:
     """A preview is an asset the caller may read (400 when it is not)."""
     try:
@@ -326,62 +339,10 @@ def _default_target() -> tuple[str, str]:
 
 
 def _target(store_name: str | None, project_name: str | None) -> tuple[FileStore, Location]:
-    """The store and project an upload goes to; the default project is made on first use."""
+    """The store and project an upload goes to (see asset_creation.target_project)."""
     default_store, default_project = _default_target()
     store = context.store(store_name or default_store)
-    name = project_name or default_project
-    try:
-        return context.project(store.name, name)
-    except ProjectNotFound:
-        if project_name:
-            raise
-    loc = store.locate(normalize_name(name))
-    with contextlib.suppress(AlreadyExists):  # made a moment ago by another upload
-        store.make_folder(context.actor(), loc)
-    return context.project(store.name, name)
-
-
-def _holding(store: FileStore, project: Location, wanted: HashSpec) -> Location | None:
-    """The asset of `project` whose current file has these bytes, if any."""
-    field_name = RECORD_FIELDS[wanted.algorithm]
-    for place in locations(wanted):
-        if (place["store"], place["project"]) != (store.name, project.name) or not place["asset"]:
-            continue
-        owner = project.child(place["asset"])
-        meta = store.read_meta(context.actor(), owner) or {}
-        found = main_file(meta)
-        if found is not None and found[1].get(field_name) == wanted.digest:
-            return owner
-    return None
-
-
-def _new_asset(store: FileStore, project: Location, name: str, place: Any) -> Location:
-    """Place the first version of a new asset named after `name` ("name", "name-2"...)."""
-    base = normalize_name(name.strip())
-    for n in range(1, MAX_SUFFIX + 1):
-        asset = context.asset_location(project, base if n == 1 else f"{base}-{n}")
-        if store.fs_path(asset).exists():
-            continue
-        try:
-            place(asset)
-        except AlreadyExists:
-            continue  # taken a moment ago by another upload of the same name
-        return asset
-    raise ApiError(409, "Name taken", f"Too many assets are named {name!r} in this project.")
-
-
-def _describe(
-    store: FileStore,
-    owner: Location,
-    name: str,
-    tags: list[str],
-    user_metadata: dict[str, Any],
-    preview_id: str | None = None,
-) -> None:
-    edits: dict[str, Any] = {"name": name, "tags": tags, "metadata": user_metadata}
-    if preview_id:
-        edits["preview_id"] = preview_id
-    store.update_fields(context.actor(), owner, edits)
+    return store, target_project(context.actor(), store, project_name, default_project)
 
 
 def _created(store: FileStore, owner: Location, *, created_new: bool) -> Response:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
@@ -185,6 +186,10 @@ def test_oversized_request_lines_and_headers_are_refused_without_reading_them(ho
     assert status_of(line) == 414
     long_url = exchange(server, b"GET /demo/" + b"b" * 16384 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status_of(long_url) == 414
+    # the answer is the API's error shape, whatever the path (it is not read whole)
+    head, _, body = long_url.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body)["title"] == "URI Too Long"
     big_header = exchange(
         server, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"c" * (64 << 20) + b"\r\n\r\n"
     )

@@ -45,6 +45,7 @@ BLOCK_SIZE = 1 << 20
 
 
 SARTIQ_FILES = "/compat/sartiq/files/"
+FLASK_FOLDERS = tuple(prefix + "/" for prefix in meta_api.FLASK_PREFIXES)
 
 
 class Dispatcher:
@@ -60,7 +61,7 @@ class Dispatcher:
     ) -> Iterable[bytes]:
         environ["assetdav.actor"] = NOBODY
         path = environ.get("PATH_INFO", "")
-        if path in ("/api", "/ui") or path.startswith(("/api/", "/ui/")):
+        if path in meta_api.FLASK_PREFIXES or path.startswith(FLASK_FOLDERS):
             return self.api(environ, start_response)
         if path == "/" and _is_browser_page_request(environ):
             start_response("302 Found", [("Location", "/ui/"), ("Content-Length", "0")])
@@ -247,6 +248,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_MEDIA": media,
             "ASSETDAV_ACCESS_TIMES": accessed,
             "ASSETDAV_DOWNLOADS": downloads,
+            "ASSETDAV_LLAMA_STORE": settings.llama.store or next(iter(settings.stores), ""),
             "ASSETDAV_DEFAULT_TARGET": (
                 settings.assets.default_store or next(iter(settings.stores), ""),
                 settings.assets.default_project,

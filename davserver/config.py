@@ -140,6 +140,13 @@ class DownloadSettings:
 
 
 @dataclass
+class LlamaSettings:
+    """llama-stack's files face (/compat/llama-stack/): its buckets are projects of `store`."""
+
+    store: str = ""  # "": the first configured store
+
+
+@dataclass
 class AssetSettings:
     """Where `POST /api/assets` puts an upload that names no store or project."""
 
@@ -175,6 +182,7 @@ class Settings:
     hashes: HashSettings = field(default_factory=HashSettings)
     assets: AssetSettings = field(default_factory=AssetSettings)
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
+    llama: LlamaSettings = field(default_factory=LlamaSettings)
     config_file: Path | None = None
 
     @property
@@ -506,6 +514,12 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
             settings.downloads.threads = _as_int(
                 raw["threads"], f"{source}downloads.threads", 0, 64
             )
+    elif key == "llama":
+        raw = _options(value, f"{source}llama", ("store",)) or {}
+        if "store" in raw:
+            if not isinstance(raw["store"], str):
+                raise ConfigError(f"{source}llama.store must be a store's name.")
+            settings.llama.store = raw["store"].strip()
     elif key == "download_allow_hosts":
         settings.downloads.allow_hosts = _host_list(value, source)
     elif key == "hash_sha256":

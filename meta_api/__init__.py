@@ -31,6 +31,7 @@ from . import (
 )
 from .auth import blueprint as auth_blueprint
 from .auth import resolve_actor
+from .compat import llama_stack
 from .errors import ApiError, register_error_handlers
 from .spec import blueprint as openapi_blueprint
 from .spec import spec
@@ -38,6 +39,8 @@ from .spec import spec
 # JSON bodies are read whole (to parse and validate them); a bigger one is refused with 413
 # before it is read. Raw uploads stream from wsgi.input and are not bounded by this.
 MAX_JSON_BODY = 16 * 1024 * 1024
+LLAMA_STACK = "/compat/llama-stack"  # llama-stack's files API (its clients' base URL)
+FLASK_PREFIXES = ("/api", "/ui", LLAMA_STACK)  # what the dispatcher hands to this app
 
 BLUEPRINTS = (
     openapi_blueprint,
@@ -80,8 +83,9 @@ def create_app(
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix="/api")
     app.register_blueprint(ui.blueprint, url_prefix="/ui")
+    app.register_blueprint(llama_stack.blueprint, url_prefix=LLAMA_STACK)
     spec.register(app)
     return app
 
 
-__all__ = ["ApiError", "create_app"]
+__all__ = ["FLASK_PREFIXES", "ApiError", "create_app"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, request, url_for
 
-from stores.errors import BadContent, PermissionDenied, TooLarge
+from stores.errors import BadContent
 
 from .. import context
 from ..requests import body_length, stream_body
@@ -20,7 +20,6 @@ from ..spec import endpoint
 from . import landing
 from .protocol import (
     TUS_VERSION,
-    Checksum,
     TusError,
     announce,
     checksum,
@@ -31,9 +30,8 @@ from .protocol import (
     upload_length,
     upload_offset,
 )
-from .receive import ChecksumMismatch, append_body
-from .records import UploadRecord
-from .uploads import ResumableUploads, UploadBusy
+from .sessions import append_request_body, busy_error, open_session, owned_upload, uploads
+from .uploads import UploadBusy
 
 blueprint = Blueprint("tus", __name__)
 TAGS = ["uploads"]
@@ -81,96 +79,6 @@ def _discard_unread_body() -> None:
                 pass
 
 
-# --- looking uploads up ------------------------------------------------------------------
-
-
-def uploads() -> ResumableUploads:
-    found = current_app.config.get("ASSETDAV_UPLOADS")
-    if found is None:
-        raise TusError(
-            503, "Resumable uploads unavailable", "This server keeps no resumable uploads."
-        )
-    return found
-
-
-def _owned(service: ResumableUploads, upload_id: str, *, held: bool = False) -> UploadRecord:
-    """The caller's upload, or 404 (unknown), 403 (another user's), 410 (expired: removed)."""
-    record = service.find(upload_id)
-    if record is None:
-        raise TusError(
-            404,
-            "Upload not found",
-            f"There is no upload {upload_id!r}: it never existed, was terminated or expired.",
-        )
-    actor = context.actor()
-    if actor.name != record.user and not context.registry().policy.can_administer(actor):
-        raise PermissionDenied(f"This upload is not {actor.name!r}'s.")
-    if service.expired(record):
-        if held:
-            service.remove(upload_id)
-        else:
-            service.remove_if_idle(upload_id)
-        raise TusError(410, "Upload expired", f"The upload {upload_id!r} expired and is gone.")
-    return record
-
-
-def _busy() -> TusError:
-    return TusError(
-        423,
-        "Upload busy",
-        "Another request is writing to this upload; ask for its offset (HEAD) and try again "
-        "when it has finished.",
-    )
-
-
-# --- writing -----------------------------------------------------------------------------
-
-
-def _append(
-    service: ResumableUploads, record: UploadRecord, chunk_checksum: Checksum | None
-) -> UploadRecord:
-    """Append the request body (the caller holds the upload); land the upload when complete."""
-    declared = body_length()
-    room = record.length - record.offset
-    if declared is not None and declared > room:
-        raise TooLarge(
-            f"The body has {declared} bytes; the upload (Upload-Length) needs {room} more."
-        )
-    if record.landed is not None:
-        return record
-    before = record.offset
-    if room:
-        hasher = service.running_hash(record)
-        try:
-            written = append_body(
-                service.data_path(record),
-                record.offset,
-                room,
-                stream_body(),
-                declared=declared,
-                hasher=hasher,
-                checksum=chunk_checksum,
-            )
-        except ChecksumMismatch as exc:
-            raise TusError(
-                460,
-                "Checksum mismatch",
-                f"The chunk's {exc} digest is not the one in Upload-Checksum; it was "
-                f"discarded and the upload stays at offset {record.offset}.",
-            ) from None
-        record.offset += written
-        try:
-            landing.judge_head(service, record, before)
-        except Exception:
-            service.remove(record.id)
-            raise
-        service.save(record)
-        service.keep_hash(record, hasher)
-    if record.complete:
-        landing.land(service, context.actor(), record)
-    return record
-
-
 # --- the routes --------------------------------------------------------------------------
 
 
@@ -216,26 +124,13 @@ def create_upload() -> Response:
         require_offset_stream()
     chunk_checksum = checksum() if with_body else None
     service = uploads()
-    actor = context.actor()
-    store, asset, filename = landing.judge(service, actor, target, length)
-    record = service.new(
-        sha256=store.sha256,
-        user=actor.name,
-        store=store.name,
-        project=asset.parts[0],
-        asset=asset.name,
-        filename=filename,
-        length=length,
-        create=target.create,
-        update=target.update,
-        metadata=raw_metadata,
-    )
+    record = open_session(service, context.actor(), target, length, raw_metadata)
     answer = Response(status=201)
     answer.headers["Location"] = url_for("tus.upload_status", upload_id=record.id, _external=True)
     if with_body or length == 0:
         try:
             with service.writing(record.id):
-                record = _append(service, record, chunk_checksum)
+                record = append_request_body(service, record, chunk_checksum)
         except Exception:
             service.remove(record.id)  # the client never learnt where it was: start again
             raise
@@ -248,7 +143,7 @@ def create_upload() -> Response:
 def upload_status(upload_id: str) -> Response:
     """How far the upload got: `Upload-Offset`, `Upload-Length` (never cached)."""
     require_version()
-    record = _owned(uploads(), upload_id)
+    record = owned_upload(uploads(), upload_id)
     answer = Response(status=200)
     answer.headers["Upload-Offset"] = str(record.offset)
     answer.headers["Upload-Length"] = str(record.length)
@@ -270,13 +165,13 @@ def append_to_upload(upload_id: str) -> Response:
     """
     require_version()
     service = uploads()
-    _owned(service, upload_id)
+    owned_upload(service, upload_id)
     require_offset_stream()
     offset = upload_offset()
     chunk_checksum = checksum()
     try:
         with service.writing(upload_id):
-            record = service.settle(_owned(service, upload_id, held=True))
+            record = service.settle(owned_upload(service, upload_id, held=True))
             if offset != record.offset:
                 raise TusError(
                     409,
@@ -284,9 +179,9 @@ def append_to_upload(upload_id: str) -> Response:
                     f"The upload is at offset {record.offset}, not {offset}; ask for the "
                     "offset (HEAD) and send from there.",
                 )
-            record = _append(service, record, chunk_checksum)
+            record = append_request_body(service, record, chunk_checksum)
     except UploadBusy:
-        raise _busy() from None
+        raise busy_error() from None
     answer = Response(status=204)
     answer.headers["Upload-Offset"] = str(record.offset)
     answer.headers["Upload-Expires"] = http_date(record.expires)
@@ -299,10 +194,10 @@ def terminate_upload(upload_id: str) -> Response:
     """Terminate an upload: its bytes are gone (a landed version stays where it landed)."""
     require_version()
     service = uploads()
-    _owned(service, upload_id)
+    owned_upload(service, upload_id)
     try:
         with service.writing(upload_id):
             service.remove(upload_id)
     except UploadBusy:
-        raise _busy() from None
+        raise busy_error() from None
     return Response(status=204)

@@ -196,6 +196,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             },
             "assetdav_users": users,
             "assetdav_tokens": token_signer(settings),
+            "assetdav_anonymous_read": settings.allow_anonymous_read,
             "assetdav_provider": provider,
             "assetdav_index": search,
             "assetdav_media": media,
@@ -248,6 +249,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_MEDIA": media,
             "ASSETDAV_ACCESS_TIMES": accessed,
             "ASSETDAV_DOWNLOADS": downloads,
+            "ASSETDAV_ANONYMOUS_READ": settings.allow_anonymous_read,
             "ASSETDAV_LLAMA_STORE": settings.llama.store or next(iter(settings.stores), ""),
             "ASSETDAV_DEFAULT_TARGET": (
                 settings.assets.default_store or next(iter(settings.stores), ""),

@@ -9,11 +9,12 @@ from typing import Any
 from werkzeug.http import parse_cookie
 from wsgidav.dc.base_dc import BaseDomainController
 
-from stores import ANONYMOUS
+from stores import ANONYMOUS, GUEST
 from stores.tokens import TokenInvalid, TokenSigner
 from stores.users import UserDirectory
 
 REALM = "assetdav"
+GUEST_METHODS = ("GET", "HEAD", "OPTIONS", "PROPFIND")
 COOKIE = "AUTH_TOKEN"  # set by POST /api/auth with cookie: true (HttpOnly, SameSite=Strict)
 
 
@@ -25,6 +26,7 @@ class UsersDomainController(BaseDomainController):
         super().__init__(wsgidav_app, config)
         self.users: UserDirectory = config["assetdav_users"]
         self.tokens: TokenSigner | None = config.get("assetdav_tokens")
+        self.anonymous_read: bool = bool(config.get("assetdav_anonymous_read"))
 
     def __str__(self) -> str:
         return f"UsersDomainController({self.users.path})"
@@ -34,10 +36,26 @@ class UsersDomainController(BaseDomainController):
 
     def require_authentication(self, realm: str, environ: dict[str, Any] | None) -> bool:
         if self.users.has_users():
-            return not self._signed_in_by_cookie(environ)
+            if self._signed_in_by_cookie(environ):
+                return False
+            if self._guest_may_read(environ):
+                environ["assetdav.actor"] = GUEST  # type: ignore[index]
+                return False
+            return True
         if environ is not None:
             environ["assetdav.actor"] = ANONYMOUS
         return False
+
+    def _guest_may_read(self, environ: dict[str, Any] | None) -> bool:
+        """With allow_anonymous_read, a read without credentials is a guest's (public
+        projects only); anything else asks for credentials (401), so a client that
+        writes is prompted to sign in."""
+        return (
+            environ is not None
+            and self.anonymous_read
+            and not environ.get("HTTP_AUTHORIZATION")
+            and environ.get("REQUEST_METHOD") in GUEST_METHODS
+        )
 
     def _signed_in_by_cookie(self, environ: dict[str, Any] | None) -> bool:
         """A request without credentials carrying the pages' valid token cookie acts as

@@ -166,6 +166,7 @@ class Settings:
     state_dir: Path = field(default_factory=lambda: Path("var/state"))
     stores: dict[str, StoreSettings] = field(default_factory=dict)
     allow_anonymous: bool = False
+    allow_anonymous_read: bool = False  # reads without credentials see public projects
     log_level: str = "INFO"
     show_sidecars: bool = False
     threads: int = 16
@@ -196,6 +197,7 @@ ENV_VARS = {
     "ASSETDAV_STATE_DIR": "state_dir",
     "ASSETDAV_STORES": "stores",
     "ASSETDAV_ALLOW_ANONYMOUS": "allow_anonymous",
+    "ASSETDAV_ALLOW_ANONYMOUS_READ": "allow_anonymous_read",
     "ASSETDAV_LOG_LEVEL": "log_level",
     "ASSETDAV_SHOW_SIDECARS": "show_sidecars",
     "ASSETDAV_THREADS": "threads",
@@ -431,6 +433,8 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         settings.state_dir = _resolve(value, base)
     elif key == "allow_anonymous":
         settings.allow_anonymous = _as_bool(value, f"{source}allow_anonymous")
+    elif key == "allow_anonymous_read":
+        settings.allow_anonymous_read = _as_bool(value, f"{source}allow_anonymous_read")
     elif key == "log_level":
         level = str(value).upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -8,7 +8,7 @@ import binascii
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from stores import ANONYMOUS, Actor
+from stores import ANONYMOUS, GUEST, Actor
 from stores.tokens import TokenInvalid, TokenSigner
 from stores.users import UserDirectory
 
@@ -18,6 +18,7 @@ from .spec import endpoint
 
 blueprint = Blueprint("auth", __name__)
 
+READ_METHODS = ("GET", "HEAD")  # what a guest may do, with allow_anonymous_read
 PUBLIC_ENDPOINTS = {
     ("POST", "/api/auth"),
     ("DELETE", "/api/auth"),
@@ -104,6 +105,8 @@ def resolve_actor() -> None:
         request.environ["assetdav.actor"] = _from_token(token)
     elif header[:6].lower() == "basic ":
         request.environ["assetdav.actor"] = _from_basic(header)
+    elif request.method in READ_METHODS and current_app.config.get("ASSETDAV_ANONYMOUS_READ"):
+        request.environ["assetdav.actor"] = GUEST  # reads public projects only
     else:
         raise Unauthorized("Send HTTP Basic credentials or a token from POST /api/auth.")
 

@@ -22,7 +22,9 @@ class Actor:
 ANONYMOUS = Actor("anonymous", admin=True)  # no users configured: loopback only
 NOBODY = Actor("-")  # not (yet) authenticated: may do nothing
 SYSTEM = Actor("assetdav", admin=True)
+GUEST = Actor("(guest)")  # a read without credentials, where allow_anonymous_read lets it
 PUBLIC_GROUP = "public"  # a project with this group is readable by every signed-in user
+#                          (and by guests when the server allows anonymous reading)
 
 
 class Policy(Protocol):

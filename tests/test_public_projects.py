@@ -1,13 +1,13 @@
 """A project whose groups include `public` is readable by every signed-in user (never
-writable for it), and `include_public=false` leaves such projects out of /api/assets and
-/api/tags."""
+writable for it), and by requests without credentials when `allow_anonymous_read` is on;
+`include_public=false` leaves such projects out of /api/assets and /api/tags."""
 
 from __future__ import annotations
 
 import requests
 from users import add_team, add_user, auth
 
-from dav import mkcol
+from dav import mkcol, propfind
 
 PROJECTS = {"team": ["teamA"], "shared": ["public"], "private": ["other"]}
 
@@ -59,3 +59,20 @@ def test_public_projects_and_include_public(make_server):
     refined = requests.get(api + "assets/tags/refine", params={"include_public": "false"},
                            auth=auth("reader"), timeout=10).json()
     assert refined == {"tags": [{"name": "tag-team", "count": 1}]}
+
+    # anonymous reading: off, every request needs credentials; on, reads see public projects
+    assert requests.get(api + "assets", timeout=10).status_code == 401
+    server.env["ASSETDAV_ALLOW_ANONYMOUS_READ"] = "true"
+    server.restart()
+    assert projects(None) == ["shared"]
+    assert requests.get(dav + "shared/a/f.txt", timeout=10).content == b"shared"
+    listing = propfind(dav, depth="1")
+    assert listing.status_code == 207
+    assert b"/demo/shared/" in listing.content and b"/demo/team/" not in listing.content
+    assert requests.get(dav + "private/a/f.txt", timeout=10).status_code in (403, 404)
+    assert requests.get(dav + "team/a/f.txt", timeout=10).status_code in (403, 404)
+    # writing still asks for credentials (401, so that a client prompts for them)
+    assert requests.put(dav + "shared/a/g.txt", data=b"x", timeout=10).status_code == 401
+    assert requests.post(api + "demo/shared/tags/a", json=["x"], timeout=10).status_code == 401
+    assert requests.put(dav + "shared/a/g.txt", data=b"x", auth=admin,
+                        timeout=10).status_code == 201

@@ -182,12 +182,12 @@ def test_bad_requests_are_clear_errors(served):
     for path in ("assets/not-a-uuid", f"assets/{uuid.uuid4()}", f"assets/{uuid.uuid4()}/content"):
         assert_error(requests.get(api + path, timeout=10), 404)
     assert requests.head(api + "assets/hash/blake3:xyz", timeout=10).status_code == 400
-    # no file part; a second file; a JSON body (downloads are not here yet); not a form
+    # no file part; a second file; a JSON body without a url (a download); not a form
     assert_error(requests.post(api + "assets", files={"name": (None, "x")}, timeout=10), 400)
     two = [("file", ("a.png", b"a")), ("file", ("b.png", b"b"))]
     assert_error(requests.post(api + "assets", files=two, timeout=10), 400)
-    assert_error(requests.post(api + "assets", json={"url": "http://example.com/a"},
-                               timeout=10), 501)
+    assert_error(requests.post(api + "assets", json={"name": "x.png"}, timeout=10), 400)
+    assert_error(requests.post(api + "assets", json={"url": "gopher://x/"}, timeout=10), 400)
     assert_error(requests.post(api + "assets", data=b"raw", timeout=10), 415)
     assert_error(upload(api, b"x", tags="[\"a\", "), 400)
     assert_error(upload(api, b"x", user_metadata="[1]"), 400)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import uuid
 
 import blake3
@@ -197,3 +198,25 @@ def test_bad_requests_are_clear_errors(served):
     # nothing half-made: no spool files left behind, no stray assets
     uploads = server.state_dir / "uploads"
     assert not list(uploads.glob("*.data")) if uploads.exists() else True
+
+
+def test_downloads_refuse_loopback_by_default_and_seed_scan(served):
+    server, root, api = served
+    # no downloads.allow_hosts here: the server's own address is refused, as is any
+    # loopback or private one
+    for url in (server.url + "api/list", "http://127.0.0.1:9/x", "http://169.254.169.254/"):
+        refused = requests.post(api + "assets/download", json={"source_url": url}, timeout=10)
+        assert_error(refused, 400)
+        assert refused.json()["title"] == "Refused URL"
+    # the scan: a folder copied in without a sidecar becomes an asset of the default store
+    (root / "carried").mkdir()
+    (root / "carried" / "in").mkdir()
+    (root / "carried" / "in" / "x.txt").write_bytes(b"x")
+    started = requests.post(api + "assets/scan/seed", json={}, timeout=10)
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 20
+    while requests.get(api + "demo/scan", timeout=10).json()["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert (root / "carried" / "in" / ".ovemeta").exists()
+    assert_error(requests.post(api + "assets/scan/seed", json={"store": "nope"}, timeout=10), 400)

@@ -22,6 +22,7 @@ from meta_api.media import Media, MediaSettings, PreviewMaker
 from meta_api.tus import ResumableUploads
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import ANONYMOUS, NOBODY, Actor, Registry
+from stores.state.local import SqliteTagIds
 from stores.tokens import OneTimeTokens, SignedPayloads, TokenSigner, load_secret
 from stores.users import UserDirectory
 
@@ -106,13 +107,22 @@ def actor_named(users: UserDirectory, name: str) -> Actor | None:
     return user.actor() if user is not None else None
 
 
+def models_store(settings: Settings) -> str:
+    """The store that is the model library (models.store, else the first store)."""
+    return settings.models.store or next(iter(settings.stores), "")
+
+
 def build_registry(settings: Settings) -> Registry:
-    return Registry(
+    registry = Registry(
         {name: s.path for name, s in settings.stores.items()},
         rules={name: s.rules for name, s in settings.stores.items()},
         sha256=settings.hashes.sha256,
         dedup={name for name, s in settings.stores.items() if s.dedup == "link"},
     )
+    library = registry.find(models_store(settings))
+    if library is not None:
+        library.sha256 = True  # models are known by their sha256
+    return registry
 
 
 def token_signer(settings: Settings) -> TokenSigner:
@@ -227,6 +237,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
     uploads = build_uploads(settings)
     accessed = AccessTimes(settings.state_dir / "asset-access.sqlite")
+    tag_ids = SqliteTagIds(settings.state_dir / "tag-ids.sqlite")
     downloads = DownloadRunner(
         settings.state_dir,
         registry,
@@ -248,6 +259,8 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_UPLOADS": uploads,
             "ASSETDAV_MEDIA": media,
             "ASSETDAV_ACCESS_TIMES": accessed,
+            "ASSETDAV_TAG_IDS": tag_ids,
+            "ASSETDAV_MODELS_STORE": models_store(settings),
             "ASSETDAV_DOWNLOADS": downloads,
             "ASSETDAV_ANONYMOUS_READ": settings.allow_anonymous_read,
             "ASSETDAV_LLAMA_STORE": settings.llama.store or next(iter(settings.stores), ""),
@@ -264,7 +277,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     uploads.start()
     downloads.start()
     app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
-    app.closers += [uploads.stop, media.close, accessed.close, downloads.stop]
+    app.closers += [uploads.stop, media.close, accessed.close, downloads.stop, tag_ids.close]
     if settings.derived.background:
         previews = PreviewMaker(media, registry)
         previews.start()

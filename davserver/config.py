@@ -140,6 +140,13 @@ class DownloadSettings:
 
 
 @dataclass
+class ModelSettings:
+    """The model library of the model manager's face (/compat/model-manager/)."""
+
+    store: str = ""  # "": the first configured store; it records sha256 whatever hashes say
+
+
+@dataclass
 class LlamaSettings:
     """llama-stack's files face (/compat/llama-stack/): its buckets are projects of `store`."""
 
@@ -184,6 +191,7 @@ class Settings:
     assets: AssetSettings = field(default_factory=AssetSettings)
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     llama: LlamaSettings = field(default_factory=LlamaSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
     config_file: Path | None = None
 
     @property
@@ -518,12 +526,12 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
             settings.downloads.threads = _as_int(
                 raw["threads"], f"{source}downloads.threads", 0, 64
             )
-    elif key == "llama":
-        raw = _options(value, f"{source}llama", ("store",)) or {}
+    elif key in ("llama", "models"):
+        raw = _options(value, f"{source}{key}", ("store",)) or {}
         if "store" in raw:
             if not isinstance(raw["store"], str):
-                raise ConfigError(f"{source}llama.store must be a store's name.")
-            settings.llama.store = raw["store"].strip()
+                raise ConfigError(f"{source}{key}.store must be a store's name.")
+            getattr(settings, key).store = raw["store"].strip()
     elif key == "download_allow_hosts":
         settings.downloads.allow_hosts = _host_list(value, source)
     elif key == "hash_sha256":

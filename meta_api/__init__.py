@@ -31,7 +31,7 @@ from . import (
 )
 from .auth import blueprint as auth_blueprint
 from .auth import resolve_actor
-from .compat import llama_stack
+from .compat import llama_stack, model_manager
 from .errors import ApiError, register_error_handlers
 from .spec import blueprint as openapi_blueprint
 from .spec import spec
@@ -40,7 +40,9 @@ from .spec import spec
 # before it is read. Raw uploads stream from wsgi.input and are not bounded by this.
 MAX_JSON_BODY = 16 * 1024 * 1024
 LLAMA_STACK = "/compat/llama-stack"  # llama-stack's files API (its clients' base URL)
-FLASK_PREFIXES = ("/api", "/ui", LLAMA_STACK)  # what the dispatcher hands to this app
+MODEL_MANAGER = "/compat/model-manager"  # the model manager's API (its client's base URL)
+# what the dispatcher hands to this app
+FLASK_PREFIXES = ("/api", "/ui", LLAMA_STACK, MODEL_MANAGER)
 
 BLUEPRINTS = (
     openapi_blueprint,
@@ -84,6 +86,7 @@ def create_app(
         app.register_blueprint(blueprint, url_prefix="/api")
     app.register_blueprint(ui.blueprint, url_prefix="/ui")
     app.register_blueprint(llama_stack.blueprint, url_prefix=LLAMA_STACK)
+    app.register_blueprint(model_manager.blueprint, url_prefix=MODEL_MANAGER)
     spec.register(app)
     return app
 

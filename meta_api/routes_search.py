@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from index.queries import AssetFilter
 from index.service import SearchIndex
+from stores.state import TagIds
 
 from . import context
 from .asset_answers import asset_answer
@@ -18,6 +19,10 @@ from .search_models import AssetQuery, Filters, Refined, RefineQuery, TagPage, T
 from .spec import endpoint
 
 blueprint = Blueprint("search", __name__)
+
+
+def tag_ids() -> TagIds:
+    return current_app.config["ASSETDAV_TAG_IDS"]
 
 
 def search_index() -> SearchIndex:
@@ -111,9 +116,10 @@ def list_tags() -> Response:
     else:
         items.sort(key=lambda item: (-item[1], item[0]))
     page = items[query.offset : query.offset + query.limit]
+    ids = tag_ids().ids_of(n for n, _c in page)
     return jsonify(
         {
-            "tags": [{"name": n, "count": c} for n, c in page],
+            "tags": [{"id": ids.get(n), "name": n, "count": c} for n, c in page],
             "total": len(items),
             "has_more": query.offset + len(page) < len(items),
         }

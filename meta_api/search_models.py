@@ -50,6 +50,7 @@ class FileInfo(BaseModel):
 
 
 class TagCount(BaseModel):
+    id: int | None = Field(None, description="the tag's stable id (as model managers name it)")
     name: str
     count: int
 

@@ -196,7 +196,7 @@ def list_files(bucket: str) -> Response:
     store = _store()
     project = _bucket(store, bucket)
     files = []
-    for entry in store.list_folder(context.actor(), project):
+    for entry in sorted(store.list_folder(context.actor(), project), key=lambda e: e.name):
         if not entry.is_dir:
             continue
         owner = project.child(entry.name)

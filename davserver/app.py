@@ -261,6 +261,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_ACCESS_TIMES": accessed,
             "ASSETDAV_TAG_IDS": tag_ids,
             "ASSETDAV_MODELS_STORE": models_store(settings),
+            "ASSETDAV_PENDING_IMAGES": settings.state_dir / "pending-images",
             "ASSETDAV_DOWNLOADS": downloads,
             "ASSETDAV_ANONYMOUS_READ": settings.allow_anonymous_read,
             "ASSETDAV_LLAMA_STORE": settings.llama.store or next(iter(settings.stores), ""),

@@ -4,6 +4,8 @@ hash and made ahead of time for `low` and `medium`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, Response, current_app, request, send_file
 
 from stores import Location
@@ -60,9 +62,18 @@ def preview(store_id: str, project_id: str, asset_id: str) -> Response:
     if st is None:
         raise ApiError(404, "No preview", f"The file {key!r} of {asset_id!r} is gone.")
     source = store.fs_path(loc)
-    conversion = media().preview_conversion(quality)
     try:
         digest = media().content_hash(store, loc, source, st)
+    except MediaError as exc:
+        raise ApiError(exc.status, exc.title, exc.description) from None
+    return send_preview(source, digest, quality, f"{asset.name}-{quality}.webp")
+
+
+def send_preview(source: Path, digest: str, quality: str, download_name: str) -> Response:
+    """The webp preview of the file at `source` (whose content hash is `digest`) at
+    `quality`, from the derived cache (made when missing), with its ETag and 304."""
+    conversion = media().preview_conversion(quality)
+    try:
         etag = media().etag_of(digest, conversion)
         if request.if_none_match.contains_weak(etag.strip('"')):
             return _not_modified(etag)
@@ -70,11 +81,7 @@ def preview(store_id: str, project_id: str, asset_id: str) -> Response:
     except MediaError as exc:
         raise ApiError(exc.status, exc.title, exc.description) from None
     response = send_file(
-        made,
-        mimetype="image/webp",
-        download_name=f"{asset.name}-{quality}.webp",
-        conditional=False,
-        max_age=0,
+        made, mimetype="image/webp", download_name=download_name, conditional=False, max_age=0
     )
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = CACHE_CONTROL

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any
@@ -55,9 +56,8 @@ def documented_by_hand(
 
     def remember(func: Callable[..., Any]) -> Callable[..., Any]:
         params = [
-            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-            for part in path.split("/")
-            if part.startswith("{")
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"\{(\w+)\}", path)  # `{base}.webp` too
         ] + [
             {"name": name, "in": "query", "required": False, "schema": schema}
             for name, schema in (query or {}).items()

@@ -696,6 +696,24 @@ class FileStore:
 
         self.edit_meta(actor, owner, change)
 
+    def samples(self, owner: Location) -> list[tuple[int, str]]:
+        """(seq, file name) of an asset's sample images (see samples.py)."""
+        from .samples import samples
+
+        return samples(self, owner)
+
+    def add_sample(self, actor: Actor, owner: Location, source: Path, ext: str) -> int:
+        """Move a finished image in as the asset's next sample; returns its seq."""
+        from .samples import add_sample
+
+        return add_sample(actor, self, owner, source, ext)
+
+    def delete_sample(self, actor: Actor, owner: Location, seq: int) -> None:
+        """Remove a sample; the later ones move down by one in one step."""
+        from .samples import delete_sample
+
+        delete_sample(actor, self, owner, seq)
+
     def stats(self, actor: Actor) -> dict[str, Any]:
         """Files, bytes and bytes on disk (hard links once) of the projects `actor` reads."""
         from .stats import store_stats  # beside the facade, like the other operations

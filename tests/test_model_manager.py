@@ -6,12 +6,16 @@ native /api/tags."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import struct
+import threading
 
 import pytest
 import requests
 import yaml
+from PIL import Image
 
 from dav import mkcol
 
@@ -125,3 +129,111 @@ def test_tags_with_ids_and_edits(library):
     kept = requests.post(mm + "tags_add", json={"newtags": ["sdxl", "new"]}, timeout=10).json()
     kept_ids = {t["name"]: t["id"] for t in kept["tags"]}
     assert kept_ids["sdxl"] == ids["sdxl"] and kept_ids["new"] > max(got.values())
+
+
+def png(colour: tuple[int, int, int], side: int = 600) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+COLOURS = [(250, 0, 0), (0, 250, 0), (0, 0, 250)]
+
+
+def colour_of(webp: bytes) -> tuple[int, ...]:
+    image = Image.open(io.BytesIO(webp))
+    assert image.format == "WEBP"
+    return image.convert("RGB").getpixel((image.width // 2, image.height // 2))
+
+
+def close(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return all(abs(x - y) < 24 for x, y in zip(a, b, strict=True))
+
+
+def upload_image(mm: str, sha256: str, data: bytes, name: str = "s.png") -> requests.Response:
+    return requests.post(mm + "images/upload", files=[("image", (name, data)),
+                                                      ("sha256", (None, sha256))], timeout=10)
+
+
+def test_sample_images_shift_on_delete_under_readers(library):
+    server, roots, mm = library
+    path = "checkpoints/model-a/model-a.safetensors"
+    digest = sha(path)
+    for n, colour in enumerate(COLOURS):
+        answer = upload_image(mm, digest, png(colour))
+        assert answer.json() == {"status": "success", "base_name": f"{digest}_{n}"}
+    folder = roots["models"] / "checkpoints/model-a/samples"
+    assert sorted(os.listdir(folder)) == ["0.png", "1.png", "2.png"]
+    assert requests.get(mm + "images/get_img_num", params={"sha256": digest},
+                        timeout=10).json() == {"count": 3}
+    for quality, side in (("low", 256), ("medium", 600), ("high", 600)):
+        got = requests.get(mm + f"images/{digest}_1.webp", params={"quality": quality},
+                           timeout=30)
+        assert got.status_code == 200 and got.headers["Content-Type"] == "image/webp"
+        assert max(Image.open(io.BytesIO(got.content)).size) == side
+        assert close(colour_of(got.content), COLOURS[1])
+    by_seq = requests.get(mm + f"images/{digest}.webp", params={"seq": 2}, timeout=30)
+    assert close(colour_of(by_seq.content), COLOURS[2])
+    urls = requests.post(mm + "images/get_sample_imgs",
+                         json={"sha256": digest, "quality": "low"}, timeout=10).json()
+    assert urls["count"] == 3 and urls["quality"] == "low"
+    assert requests.get(server.url.rstrip("/") + urls["images"][0], timeout=30).status_code == 200
+
+    # readers list the folder and fetch through the API while sample 1 is deleted
+    seen: list[list[str]] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            names = sorted(os.listdir(folder))
+            seen.append(names)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        deleted = requests.delete(mm + "images/delete", params={"sha256": digest, "seq": 1},
+                                  timeout=10)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert deleted.json() == {"status": "success"}
+    assert seen and all(names in (["0.png", "1.png", "2.png"], ["0.png", "1.png"])
+                        for names in seen), {tuple(n) for n in seen}
+    assert close(colour_of(requests.get(mm + f"images/{digest}_1.webp", timeout=30).content),
+                 COLOURS[2])
+    assert requests.get(mm + f"images/{digest}_2.webp", timeout=10).status_code == 404
+    files = yaml.safe_load((folder.parent / ".ovemeta").read_text())["files"]
+    assert sorted(k for k in files if k.startswith("samples/")) == ["samples/0.png",
+                                                                    "samples/1.png"]
+    assert requests.delete(mm + "images/delete", params={"sha256": digest, "seq": 7},
+                           timeout=10).status_code == 404
+
+
+def test_pending_images_join_their_model(library):
+    server, roots, mm = library
+    data = safetensors("late")
+    digest = hashlib.sha256(data).hexdigest()
+    answer = upload_image(mm, digest, png((200, 200, 0)))
+    assert answer.json()["base_name"] == f"{digest}_0"
+    pending = requests.get(mm + f"images/pending/{digest}_0.webp", params={"quality": "low"},
+                           timeout=30)
+    assert pending.status_code == 200 and close(colour_of(pending.content), (200, 200, 0))
+    assert requests.get(mm + "images/get_img_num", params={"sha256": digest},
+                        timeout=10).json() == {"count": 1}
+    # the model arrives (dropped in over WebDAV): its pending image joins it
+    dav = server.store_url("models")
+    assert mkcol(dav + "checkpoints/late/").status_code == 201
+    assert requests.put(dav + "checkpoints/late/late.safetensors", data=data,
+                        timeout=10).status_code == 201
+    joined = requests.get(mm + f"images/{digest}_0.webp", timeout=30)
+    assert joined.status_code == 200 and close(colour_of(joined.content), (200, 200, 0))
+    assert (roots["models"] / "checkpoints/late/samples/0.png").exists()
+    assert not list((server.state_dir / "pending-images").glob(f"{digest}_*"))
+
+    # refused: not an image, not a sha256, a bad quality
+    assert upload_image(mm, digest, b"just text").status_code == 415
+    assert upload_image(mm, "abc", png((0, 0, 0))).status_code == 400
+    assert requests.get(mm + f"images/{digest}_0.webp", params={"quality": "huge"},
+                        timeout=10).status_code == 400

@@ -8,28 +8,36 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from index.documents import history_times
 from index.queries import AssetFilter
 from stores import FileStore, Location, model
-from stores.errors import AlreadyExists, StoreError
+from stores.errors import AlreadyExists, NotFound, StoreError
+from stores.hashing import hash_file
+from stores.sniff import SNIFF_BYTES, sniff
 from stores.transfer import move
 
 from .. import context
 from ..asset_answers import iso, main_file
 from ..errors import ApiError
+from ..form_upload import spool_form
+from ..requests import stream_body
 from ..routes_hashes import HashSpec, locations
+from ..routes_previews import send_preview
 from ..routes_search import search_index, tag_ids
-from ..spec import endpoint
+from ..spec import documented_by_hand, endpoint
 
 blueprint = Blueprint("model_manager", __name__)
 TAGS = ["model manager"]
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+MAX_IMAGE_BYTES = 64 << 20  # a sample image
 
 
 class Status(BaseModel):
@@ -251,3 +259,239 @@ def add_tags() -> Response:
     except ValueError as exc:
         raise ApiError(400, "Invalid tag", str(exc)) from None
     return jsonify({"tags": _tag_refs(names)})
+
+
+# --- sample images ---------------------------------------------------------------------
+
+IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+BASE_NAME = re.compile(r"([0-9a-fA-F]{64})(?:_(0|[1-9][0-9]{0,8}))?")
+QUALITIES = ("high", "medium", "low")
+
+
+class Uploaded(BaseModel):
+    status: str
+    base_name: str
+
+
+class Count(BaseModel):
+    count: int
+
+
+class Sha256Query(BaseModel):
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class DeleteQuery(Sha256Query):
+    seq: int = Field(ge=0, le=999_999_999)
+
+
+class QualityQuery(BaseModel):
+    quality: str = Field("high", pattern="^(high|medium|low)$")
+    seq: int | None = Field(None, ge=0, le=999_999_999)
+
+
+class SampleList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    quality: str = Field("high", pattern="^(high|medium|low)$")
+
+
+class Images(BaseModel):
+    images: list[str]
+    quality: str
+    count: int
+
+
+def _pending_folder() -> Path:
+    folder = Path(current_app.config["ASSETDAV_PENDING_IMAGES"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _pending(sha256: str) -> list[tuple[int, Path]]:
+    """The pending images of a sha256 that is no model yet, by seq."""
+    found = []
+    for path in _pending_folder().glob(f"{sha256}_*.*"):
+        match = re.fullmatch(rf"{sha256}_(\d+)\.\w+", path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def _model_or_none(sha256: str) -> tuple[FileStore, Location] | None:
+    try:
+        store, owner, _meta = _find(sha256)
+    except ApiError:
+        return None
+    _join_pending(store, owner, sha256)
+    return store, owner
+
+
+def _join_pending(store: FileStore, owner: Location, sha256: str) -> None:
+    """Images uploaded before their model was in the library join it, in their order."""
+    for _seq, path in _pending(sha256):
+        store.add_sample(context.actor(), owner, path, path.suffix.lstrip("."))
+
+
+@blueprint.post("/api/images/upload")
+@documented_by_hand(
+    "/compat/model-manager/api/images/upload",
+    "post",
+    "model manager",
+    "Upload a sample image (multipart: `image`, `sha256`); kept beside the model as "
+    "samples/<seq>.<ext>, or pending until the model is in the library.",
+    {"200": "stored", "400": "no image, or not a sha256", "404": "", "415": "not an image"},
+    media_type="application/json",
+)
+def upload_image() -> Response:
+    boundary = request.mimetype_params.get("boundary")
+    if request.mimetype != "multipart/form-data" or not boundary:
+        raise ApiError(415, "Unsupported body", "Send multipart/form-data: image, sha256.")
+    service = current_app.config["ASSETDAV_UPLOADS"]
+    spool = Path(service.files.path) / f"{model.new_uuid()}.data"
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    form = spool_form(stream_body(), boundary, spool, MAX_IMAGE_BYTES, file_field="image")
+    try:
+        sha256 = form.fields.get("sha256", "").strip().lower()
+        if not SHA256.fullmatch(sha256):
+            raise ApiError(400, "Invalid sha256", "sha256 must be 64 hex digits.")
+        if form.spool is None:
+            raise ApiError(400, "No image", "Send the image in a part named 'image'.")
+        with open(form.spool, "rb") as fh:
+            kind = sniff(fh.read(SNIFF_BYTES))
+        ext = IMAGE_TYPES.get(kind)
+        if ext is None:
+            raise ApiError(
+                415, "Not an image", f"The upload is {kind}, not a PNG, JPEG, WebP or GIF image."
+            )
+        found = _model_or_none(sha256)
+        if found is not None:
+            seq = found[0].add_sample(context.actor(), found[1], form.spool, ext)
+        else:
+            pending = _pending(sha256)
+            seq = pending[-1][0] + 1 if pending else 0
+            os.replace(form.spool, _pending_folder() / f"{sha256}_{seq}.{ext}")
+        return jsonify({"status": "success", "base_name": f"{sha256}_{seq}"})
+    finally:
+        form.discard()
+
+
+def _sample_path(sha256: str, seq: int) -> tuple[Path, str]:
+    """The file of a model's sample (or a pending one), and its content hash."""
+    found = _model_or_none(sha256)
+    if found is not None:
+        store, owner = found
+        names = dict(store.samples(owner))
+        if seq in names:
+            loc = owner.child("samples").child(names[seq])
+            st = store.stat(loc)
+            if st is not None:
+                record = store.file_record(loc, st)
+                path = store.fs_path(loc)
+                return path, record.xxh3_128 if record else hash_file(path)[1]
+    raise ApiError(404, "Image not found", f"{sha256} has no sample image {seq}.")
+
+
+IMAGE_QUERY = {
+    "quality": {"type": "string", "enum": list(QUALITIES), "default": "high"},
+    "seq": {"type": "integer", "minimum": 0},
+}
+WEBP_ANSWERS = {"200": "the image as webp", "400": "a bad parameter", "404": "no such image"}
+
+
+def _image_query() -> QualityQuery:
+    try:
+        return QualityQuery.model_validate(request.args.to_dict())
+    except ValidationError:
+        raise ApiError(
+            400, "Bad parameter", "quality is high, medium or low; seq a whole number."
+        ) from None
+
+
+@blueprint.get("/api/images/<base>.webp")
+@documented_by_hand(
+    "/compat/model-manager/api/images/{base}.webp",
+    "get",
+    "model manager",
+    "A sample as webp: <sha256>_<seq>.webp, or <sha256>.webp?seq=N (default 0).",
+    WEBP_ANSWERS,
+    query=IMAGE_QUERY,
+    media_type="image/webp",
+)
+def sample_image(base: str) -> Response:
+    """A sample as webp: `<sha256>_<seq>.webp`, or `<sha256>.webp?seq=N` (default 0)."""
+    query = _image_query()
+    match = BASE_NAME.fullmatch(base)
+    if match is None:
+        raise ApiError(404, "Image not found", f"{base[:80]!r} is not <sha256>_<seq>.")
+    seq = int(match.group(2)) if match.group(2) is not None else (query.seq or 0)
+    path, digest = _sample_path(match.group(1).lower(), seq)
+    return send_preview(path, digest, query.quality, f"{base}.webp")
+
+
+@blueprint.get("/api/images/pending/<base>.webp")
+@documented_by_hand(
+    "/compat/model-manager/api/images/pending/{base}.webp",
+    "get",
+    "model manager",
+    "An image whose model is not in the library yet, as webp.",
+    WEBP_ANSWERS,
+    query=IMAGE_QUERY,
+    media_type="image/webp",
+)
+def pending_image(base: str) -> Response:
+    """An image whose model is not in the library yet, as webp."""
+    query = _image_query()
+    match = BASE_NAME.fullmatch(base)
+    if match is None or match.group(2) is None:
+        raise ApiError(404, "Image not found", f"{base[:80]!r} is not <sha256>_<seq>.")
+    paths = dict(_pending(match.group(1).lower()))
+    path = paths.get(int(match.group(2)))
+    if path is None:
+        raise ApiError(404, "Image not found", f"There is no pending image {base!r}.")
+    return send_preview(path, hash_file(path)[1], query.quality, f"{base}.webp")
+
+
+@blueprint.get("/api/images/get_img_num")
+@endpoint(ok=Count, query=Sha256Query, errors=(400,), tags=TAGS)
+def image_count() -> Response:
+    """How many sample images a model has (a sha256 not in the library: its pending ones)."""
+    sha256 = request.context.query.sha256.lower()
+    found = _model_or_none(sha256)
+    count = len(found[0].samples(found[1])) if found else len(_pending(sha256))
+    return jsonify({"count": count})
+
+
+@blueprint.post("/api/images/get_sample_imgs")
+@endpoint(ok=Images, body=SampleList, errors=(400, 404), tags=TAGS)
+def sample_urls() -> Response:
+    """The URLs of a model's sample images at a quality."""
+    body: SampleList = request.context.json
+    sha256 = body.sha256.lower()
+    found = _model_or_none(sha256)
+    if found is None:
+        raise ApiError(404, "Model not found", f"No model in the library has the sha256 {sha256}.")
+    seqs = [seq for seq, _name in found[0].samples(found[1])]
+    images = [
+        url_for("model_manager.sample_image", base=f"{sha256}_{seq}", quality=body.quality)
+        for seq in seqs
+    ]
+    return jsonify({"images": images, "quality": body.quality, "count": len(images)})
+
+
+@blueprint.delete("/api/images/delete")
+@endpoint(ok=Status, query=DeleteQuery, errors=(400, 404), tags=TAGS)
+def delete_image() -> Response:
+    """Remove one sample; the later ones move down by one (in one step)."""
+    query: DeleteQuery = request.context.query
+    sha256 = query.sha256.lower()
+    found = _model_or_none(sha256)
+    if found is None:
+        raise ApiError(404, "Model not found", f"No model in the library has the sha256 {sha256}.")
+    try:
+        found[0].delete_sample(context.actor(), found[1], query.seq)
+    except NotFound:
+        raise ApiError(
+            404, "Image not found", f"{sha256} has no sample image {query.seq}."
+        ) from None
+    return jsonify({"status": "success"})

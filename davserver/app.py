@@ -19,6 +19,7 @@ import meta_api
 from index.service import SearchIndex
 from meta_api.downloads import DownloadRunner, UrlGuard
 from meta_api.media import Media, MediaSettings, PreviewMaker
+from meta_api.model_library import Staging
 from meta_api.tus import ResumableUploads
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import ANONYMOUS, NOBODY, Actor, Registry
@@ -238,6 +239,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     uploads = build_uploads(settings)
     accessed = AccessTimes(settings.state_dir / "asset-access.sqlite")
     tag_ids = SqliteTagIds(settings.state_dir / "tag-ids.sqlite")
+    staged_models = Staging(settings.state_dir / "model-staging.sqlite")
     downloads = DownloadRunner(
         settings.state_dir,
         registry,
@@ -262,6 +264,8 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_TAG_IDS": tag_ids,
             "ASSETDAV_MODELS_STORE": models_store(settings),
             "ASSETDAV_PENDING_IMAGES": settings.state_dir / "pending-images",
+            "ASSETDAV_MODEL_STAGING": staged_models,
+            "ASSETDAV_MIGRATION_ROOTS": settings.migration.allowed_roots,
             "ASSETDAV_DOWNLOADS": downloads,
             "ASSETDAV_ANONYMOUS_READ": settings.allow_anonymous_read,
             "ASSETDAV_LLAMA_STORE": settings.llama.store or next(iter(settings.stores), ""),
@@ -279,6 +283,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     downloads.start()
     app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
     app.closers += [uploads.stop, media.close, accessed.close, downloads.stop, tag_ids.close]
+    app.closers.append(staged_models.close)
     if settings.derived.background:
         previews = PreviewMaker(media, registry)
         previews.start()

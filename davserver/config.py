@@ -147,6 +147,13 @@ class ModelSettings:
 
 
 @dataclass
+class MigrationSettings:
+    """Where a migration may read legacy libraries from (an administrator's setting)."""
+
+    allowed_roots: list[Path] = field(default_factory=list)
+
+
+@dataclass
 class LlamaSettings:
     """llama-stack's files face (/compat/llama-stack/): its buckets are projects of `store`."""
 
@@ -192,6 +199,7 @@ class Settings:
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     llama: LlamaSettings = field(default_factory=LlamaSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
+    migration: MigrationSettings = field(default_factory=MigrationSettings)
     config_file: Path | None = None
 
     @property
@@ -226,6 +234,7 @@ ENV_VARS = {
     "ASSETDAV_DERIVED_BACKGROUND": "derived_background",
     "ASSETDAV_HASH_SHA256": "hash_sha256",
     "ASSETDAV_DOWNLOAD_ALLOW_HOSTS": "download_allow_hosts",
+    "ASSETDAV_MIGRATION_ALLOWED_ROOTS": "migration_allowed_roots",
 }
 
 
@@ -289,6 +298,14 @@ def _stores_from_yaml(raw: Any, base: Path) -> dict[str, StoreSettings]:
             dedup=_dedup(value.get("dedup", "off"), f"stores.{name}.dedup"),
         )
     return stores
+
+
+def _paths(value: Any, base: Path, source: str) -> list[Path]:
+    """Folders (a list, or text separated by the system's path separator, `:`)."""
+    items = value.split(os.pathsep) if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+        raise ConfigError(f"{source}migration.allowed_roots must be a list of folders.")
+    return [_resolve(p.strip(), base) for p in items if p.strip()]
 
 
 def _host_list(value: Any, source: str) -> list[str]:
@@ -532,6 +549,12 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
             if not isinstance(raw["store"], str):
                 raise ConfigError(f"{source}{key}.store must be a store's name.")
             getattr(settings, key).store = raw["store"].strip()
+    elif key == "migration":
+        raw = _options(value, f"{source}migration", ("allowed_roots",)) or {}
+        if "allowed_roots" in raw:
+            settings.migration.allowed_roots = _paths(raw["allowed_roots"], base, source)
+    elif key == "migration_allowed_roots":
+        settings.migration.allowed_roots = _paths(value, base, source)
     elif key == "download_allow_hosts":
         settings.downloads.allow_hosts = _host_list(value, source)
     elif key == "hash_sha256":

@@ -34,8 +34,11 @@ def samples(store: FileStore, owner: Location) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def add_sample(actor: Actor, store: FileStore, owner: Location, source: Path, ext: str) -> int:
-    """Move the finished file `source` in as the next sample; returns its seq."""
+def add_sample(
+    actor: Actor, store: FileStore, owner: Location, source: Path, ext: str, mode: str = "move"
+) -> int:
+    """Put `source` in as the next sample (`mode`: "move" it, or "link": a hard link, else
+    a copy, leaving it where it is); returns its seq."""
     store.check_write(actor, owner)
     with store.sidecar(owner).locked():
         present = samples(store, owner)
@@ -43,7 +46,7 @@ def add_sample(actor: Actor, store: FileStore, owner: Location, source: Path, ex
         folder = owner.child(FOLDER)
         if store.stat(folder) is None:
             store.make_folder(actor, folder)
-        store.place_existing(actor, folder.child(f"{seq}.{ext.lower()}"), source, mode="move")
+        store.place_existing(actor, folder.child(f"{seq}.{ext.lower()}"), source, mode=mode)
     return seq
 
 

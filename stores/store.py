@@ -702,11 +702,13 @@ class FileStore:
 
         return samples(self, owner)
 
-    def add_sample(self, actor: Actor, owner: Location, source: Path, ext: str) -> int:
-        """Move a finished image in as the asset's next sample; returns its seq."""
+    def add_sample(
+        self, actor: Actor, owner: Location, source: Path, ext: str, mode: str = "move"
+    ) -> int:
+        """Put an image in as the asset's next sample; returns its seq."""
         from .samples import add_sample
 
-        return add_sample(actor, self, owner, source, ext)
+        return add_sample(actor, self, owner, source, ext, mode)
 
     def delete_sample(self, actor: Actor, owner: Location, seq: int) -> None:
         """Remove a sample; the later ones move down by one in one step."""

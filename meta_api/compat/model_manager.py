@@ -28,6 +28,15 @@ from .. import context
 from ..asset_answers import iso, main_file
 from ..errors import ApiError
 from ..form_upload import spool_form
+from ..model_library import (
+    LegacySource,
+    Staging,
+    import_models,
+    scan_library,
+    stage_folder_convention,
+    stage_legacy_db,
+)
+from ..model_library.sources import under_roots
 from ..requests import stream_body
 from ..routes_hashes import HashSpec, locations
 from ..routes_previews import send_preview
@@ -495,3 +504,166 @@ def delete_image() -> Response:
             404, "Image not found", f"{sha256} has no sample image {query.seq}."
         ) from None
     return jsonify({"status": "success"})
+
+
+# --- scan and migration ----------------------------------------------------------------
+
+
+class ScanBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str | None = Field(None, max_length=255)
+
+
+class ScanAnswer(BaseModel):
+    status: str
+    scanned: int
+    pending_added: int
+    skipped: int
+    pending_ids: list[int]
+
+
+class PendingList(BaseModel):
+    models: list[dict[str, Any]]
+
+
+class LegacyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    legacy_db_path: str = Field(min_length=1, max_length=4096)
+    legacy_images_dir: str | None = Field(None, max_length=4096)
+
+
+class MigrationAnswer(BaseModel):
+    status: str
+    db_migration: dict[str, Any]
+    image_migration: dict[str, Any]
+
+
+class ImportBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: list[int] = Field(max_length=100_000)
+    conflict_strategy: str | None = Field(None, pattern="^(override|merge|ignore|delete)$")
+
+
+class ImportOneBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    conflict_strategy: str | None = Field(None, pattern="^(override|merge|ignore|delete)$")
+
+
+class ImportAnswer(BaseModel):
+    total: int
+    success: list[dict[str, Any]]
+    conflict: list[dict[str, Any]]
+    ignored: list[dict[str, Any]]
+    deleted: list[dict[str, Any]]
+    failed: list[dict[str, Any]]
+
+
+class ImportOneAnswer(BaseModel):
+    status: str
+    id: int
+    deprecated: bool
+    detail: dict[str, Any] | None = None
+
+
+def _staging() -> Staging:
+    return current_app.config["ASSETDAV_MODEL_STAGING"]
+
+
+def _administrator(what: str) -> None:
+    if not context.registry().policy.can_administer(context.actor()):
+        raise ApiError(403, "Administrators only", f"Only administrators may {what}.")
+
+
+def _allowed(path: str, what: str) -> Path:
+    roots = current_app.config.get("ASSETDAV_MIGRATION_ROOTS") or []
+    found = under_roots(path, roots)
+    if found is None:
+        raise ApiError(
+            403,
+            "Path not allowed",
+            f"{what} must lie under migration.allowed_roots "
+            f"({', '.join(map(str, roots)) or 'none configured'}); ask an administrator.",
+        )
+    if not found.exists():
+        raise ApiError(400, "Path not found", f"{what} {path!r} does not exist.")
+    return found
+
+
+def _model_by_sha(sha256: str) -> Location | None:
+    try:
+        return _find(sha256)[1]
+    except ApiError:
+        return None
+
+
+@blueprint.post("/api/models/scan")
+@endpoint(ok=ScanAnswer, body=ScanBody, errors=(400, 403), tags=TAGS)
+def scan_models() -> Response:
+    """Stage the model files lying directly in the library's type folders (administrators)."""
+    _administrator("scan the model library")
+    body: ScanBody = request.context.json
+    return jsonify(scan_library(context.actor(), _library(), _staging(), body.type))
+
+
+@blueprint.get("/api/migration/pending_models")
+@endpoint(ok=PendingList, errors=(403,), tags=TAGS)
+def pending_models() -> Response:
+    """The staged models waiting to be imported."""
+    _administrator("see the staged models")
+    return jsonify({"models": [p.public() for p in _staging().all()]})
+
+
+@blueprint.post("/api/migration/migrate_legacy_db")
+@endpoint(ok=MigrationAnswer, body=LegacyBody, errors=(400, 403), tags=TAGS)
+def migrate_legacy() -> Response:
+    """Stage a legacy library: its SQLite file (and images folder), or a folder laid out
+    as `<type>/<name>.safetensors` with previews and .civitai.info beside the models."""
+    _administrator("migrate legacy libraries")
+    body: LegacyBody = request.context.json
+    source = _allowed(body.legacy_db_path, "legacy_db_path")
+    images = (
+        _allowed(body.legacy_images_dir, "legacy_images_dir") if body.legacy_images_dir else None
+    )
+    try:
+        if source.is_dir():
+            report = stage_folder_convention(source, _staging())
+        else:
+            report = stage_legacy_db(LegacySource(source, images), _staging())
+    except ValueError as exc:
+        raise ApiError(400, "Not a legacy library", str(exc)) from None
+    failed = bool(report["db_migration"]["errors"]) and not report["db_migration"]["staged"]
+    return jsonify({"status": "failed" if failed else "success", **report})
+
+
+@blueprint.post("/api/migration/import_models")
+@endpoint(ok=ImportAnswer, ok_status=207, body=ImportBody, errors=(400, 403), tags=TAGS)
+def import_staged() -> Response:
+    """Import staged models (207): each a success, a conflict (nothing changed, without a
+    strategy), ignored, deleted or failed."""
+    _administrator("import models")
+    body: ImportBody = request.context.json
+    report = import_models(
+        context.actor(), _library(), _staging(), body.id, body.conflict_strategy, _model_by_sha
+    )
+    response = jsonify(report.public())
+    response.status_code = 207
+    return response
+
+
+@blueprint.post("/api/migration/import_a_model")
+@endpoint(ok=ImportOneAnswer, body=ImportOneBody, errors=(400, 403), tags=TAGS)
+def import_one() -> Response:
+    """One staged model (deprecated: use import_models)."""
+    _administrator("import models")
+    body: ImportOneBody = request.context.json
+    report = import_models(
+        context.actor(), _library(), _staging(), [body.id], body.conflict_strategy, _model_by_sha
+    ).public()
+    for status in ("success", "conflict", "ignored", "deleted", "failed"):
+        if report[status]:
+            name = "error" if status == "failed" else status
+            return jsonify(
+                {"status": name, "id": body.id, "deprecated": True, "detail": report[status][0]}
+            )
+    return jsonify({"status": "error", "id": body.id, "deprecated": True, "detail": None})

@@ -17,6 +17,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 import meta_api
 from index.service import SearchIndex
+from meta_api.background import BackgroundJobs
 from meta_api.downloads import DownloadRunner, UrlGuard
 from meta_api.media import Media, MediaSettings, PreviewMaker
 from meta_api.model_library import Staging
@@ -240,6 +241,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     accessed = AccessTimes(settings.state_dir / "asset-access.sqlite")
     tag_ids = SqliteTagIds(settings.state_dir / "tag-ids.sqlite")
     staged_models = Staging(settings.state_dir / "model-staging.sqlite")
+    jobs = BackgroundJobs(settings.state_dir / "jobs.sqlite")
     downloads = DownloadRunner(
         settings.state_dir,
         registry,
@@ -265,6 +267,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_MODELS_STORE": models_store(settings),
             "ASSETDAV_PENDING_IMAGES": settings.state_dir / "pending-images",
             "ASSETDAV_MODEL_STAGING": staged_models,
+            "ASSETDAV_JOBS": jobs,
             "ASSETDAV_MIGRATION_ROOTS": settings.migration.allowed_roots,
             "ASSETDAV_DOWNLOADS": downloads,
             "ASSETDAV_ANONYMOUS_READ": settings.allow_anonymous_read,
@@ -283,7 +286,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     downloads.start()
     app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
     app.closers += [uploads.stop, media.close, accessed.close, downloads.stop, tag_ids.close]
-    app.closers.append(staged_models.close)
+    app.closers += [staged_models.close, jobs.close]
     if settings.derived.background:
         previews = PreviewMaker(media, registry)
         previews.start()

@@ -30,6 +30,9 @@ class TaskAnswer(BaseModel):
     source_url: str | None = None
     created_at: str | None = None
     task_id: str | None = None
+    kind: str | None = Field(None, description="download, or the background work's kind")
+    progress: dict[str, Any] | None = None
+    result: dict[str, Any] | None = Field(None, description="background work's answer, once done")
 
 
 class RemoteQuery(BaseModel):

@@ -127,7 +127,8 @@ def _known(store: Any, project: Any, known: HashSpec, body: DownloadRequest) -> 
 @blueprint.get("/tasks/<task_id>")
 @endpoint(ok=TaskAnswer, errors=(404,), tags=["downloads"])
 def get_task(task_id: str) -> Response:
-    """A download task: status queued|running|done|failed|canceled, bytes, the asset made."""
+    """A task: a download (status queued|running|done|failed|canceled, bytes, the asset
+    made) or background work (a migration, an import: progress, then its result)."""
     return jsonify(_own_task(task_id).public())
 
 
@@ -136,16 +137,21 @@ def get_task(task_id: str) -> Response:
 def cancel_task(task_id: str) -> Response:
     """Cancel a queued or running download (a running one stops at its next piece)."""
     task = _own_task(task_id)
-    before = runner().tasks.cancel(task.id)
+    before = runner().tasks.cancel(task.id) if hasattr(task, "request") else task.status
     if before not in ("queued", "running"):
-        raise ApiError(409, "Task finished", f"The task is {before} already; nothing to cancel.")
+        raise ApiError(
+            409, "Task not cancelable", f"The task is {before}; it cannot be canceled now."
+        )
     found = runner().tasks.get(task.id)
     assert found is not None
     return jsonify(found.public())
 
 
 def _own_task(task_id: str) -> Any:
+    """A download task, or background work (a migration...), of the caller's."""
     task = runner().tasks.get(task_id[:64])
+    if task is None and current_app.config.get("ASSETDAV_JOBS") is not None:
+        task = current_app.config["ASSETDAV_JOBS"].get(task_id[:64])
     actor = context.actor()
     if task is None or not (actor.admin or task.username == actor.name):
         raise ApiError(404, "Task not found", f"You have no task {task_id[:64]!r}.")
@@ -178,4 +184,3 @@ def remote_metadata() -> Response:
                 502, "Source error", f"The source answered {response.status} {response.reason}."
             )
         return jsonify(describe_remote(response.status, response.headers, final))
-

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -172,8 +173,19 @@ def test_stage_then_import_with_each_strategy(migrating):
          {"legacy_db_path": str(allowed / "legacy" / "library.db")})
     ids = [p["id"] for p in requests.get(mm + "migration/pending_models",
                                          timeout=10).json()["models"]]
-    deleted = post(mm + "migration/import_models", {"id": ids, "conflict_strategy": "delete"})
-    assert len(deleted.json()["deleted"]) == 2
+    # asked with Prefer: respond-async, the import runs as a task followed in /api/tasks
+    queued = post(mm + "migration/import_models", {"id": ids, "conflict_strategy": "delete"},
+                  headers={"Prefer": "respond-async"})
+    assert queued.status_code == 202, queued.text
+    assert queued.headers["Preference-Applied"] == "respond-async"
+    task_url = server.url + f"api/tasks/{queued.json()['task_id']}"
+    deadline = time.monotonic() + 20
+    while (task := requests.get(task_url, timeout=10).json())["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert task["status"] == "done" and task["kind"] == "model-import", task
+    assert task["progress"] == {"done": 2, "total": 2}
+    assert len(task["result"]["deleted"]) == 2
     missing = post(mm + "migration/import_models", {"id": [999_999]}).json()
     assert [f["id"] for f in missing["failed"]] == [999_999]
 

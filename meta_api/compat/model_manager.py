@@ -10,10 +10,19 @@ import contextlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    copy_current_request_context,
+    current_app,
+    jsonify,
+    request,
+    url_for,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from index.documents import history_times
@@ -26,6 +35,7 @@ from stores.transfer import move
 
 from .. import context
 from ..asset_answers import iso, main_file
+from ..background import Progress
 from ..errors import ApiError
 from ..form_upload import spool_form
 from ..model_library import (
@@ -36,7 +46,7 @@ from ..model_library import (
     stage_folder_convention,
     stage_legacy_db,
 )
-from ..model_library.sources import under_roots
+from ..model_library.sources import check_legacy_db, under_roots
 from ..requests import stream_body
 from ..routes_hashes import HashSpec, locations
 from ..routes_previews import send_preview
@@ -590,6 +600,25 @@ def _allowed(path: str, what: str) -> Path:
     return found
 
 
+def _answer_or_queue(
+    kind: str, work: Callable[[Progress], dict[str, Any]], status: int = 200
+) -> Response:
+    """Run `work` now and answer its result, or, asked with `Prefer: respond-async`, run it
+    in the background: 202 with the task to follow (`GET /api/tasks/{task_id}`)."""
+    if "respond-async" not in request.headers.get("Prefer", "").lower():
+        response = jsonify(work(lambda _done, _total: None))
+        response.status_code = status
+        return response
+    job = current_app.config["ASSETDAV_JOBS"].start(
+        kind, context.actor().name, copy_current_request_context(work)
+    )
+    response = jsonify({"task_id": job.id, **job.public()})
+    response.status_code = 202
+    response.headers["Preference-Applied"] = "respond-async"
+    response.headers["Location"] = f"{request.script_root}/api/tasks/{job.id}"
+    return response
+
+
 def _model_by_sha(sha256: str) -> Location | None:
     try:
         return _find(sha256)[1]
@@ -603,7 +632,10 @@ def scan_models() -> Response:
     """Stage the model files lying directly in the library's type folders (administrators)."""
     _administrator("scan the model library")
     body: ScanBody = request.context.json
-    return jsonify(scan_library(context.actor(), _library(), _staging(), body.type))
+    actor, store = context.actor(), _library()
+    return _answer_or_queue(
+        "model-scan", lambda _p: scan_library(actor, store, _staging(), body.type)
+    )
 
 
 @blueprint.get("/api/migration/pending_models")
@@ -625,15 +657,21 @@ def migrate_legacy() -> Response:
     images = (
         _allowed(body.legacy_images_dir, "legacy_images_dir") if body.legacy_images_dir else None
     )
-    try:
+    if not source.is_dir():
+        try:
+            check_legacy_db(source)  # a file that is no such database: 400 now, not later
+        except ValueError as exc:
+            raise ApiError(400, "Not a legacy library", str(exc)) from None
+
+    def work(progress: Progress) -> dict[str, Any]:
         if source.is_dir():
-            report = stage_folder_convention(source, _staging())
+            report = stage_folder_convention(source, _staging(), progress)
         else:
-            report = stage_legacy_db(LegacySource(source, images), _staging())
-    except ValueError as exc:
-        raise ApiError(400, "Not a legacy library", str(exc)) from None
-    failed = bool(report["db_migration"]["errors"]) and not report["db_migration"]["staged"]
-    return jsonify({"status": "failed" if failed else "success", **report})
+            report = stage_legacy_db(LegacySource(source, images), _staging(), progress)
+        failed = bool(report["db_migration"]["errors"]) and not report["db_migration"]["staged"]
+        return {"status": "failed" if failed else "success", **report}
+
+    return _answer_or_queue("model-migration", work)
 
 
 @blueprint.post("/api/migration/import_models")
@@ -643,12 +681,14 @@ def import_staged() -> Response:
     strategy), ignored, deleted or failed."""
     _administrator("import models")
     body: ImportBody = request.context.json
-    report = import_models(
-        context.actor(), _library(), _staging(), body.id, body.conflict_strategy, _model_by_sha
-    )
-    response = jsonify(report.public())
-    response.status_code = 207
-    return response
+    actor, store = context.actor(), _library()
+
+    def work(progress: Progress) -> dict[str, Any]:
+        return import_models(
+            actor, store, _staging(), body.id, body.conflict_strategy, _model_by_sha, progress
+        ).public()
+
+    return _answer_or_queue("model-import", work, status=207)
 
 
 @blueprint.post("/api/migration/import_a_model")

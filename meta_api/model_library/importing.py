@@ -54,10 +54,13 @@ def import_models(
     ids: list[int],
     strategy: str | None,
     find_by_sha: FindBySha,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> ImportReport:
     report = ImportReport(total=len(ids))
     pending = staging.get(ids)
-    for pending_id in ids:
+    for done, pending_id in enumerate(ids):
+        if progress is not None:
+            progress(done, len(ids))
         item = pending.get(pending_id)
         if item is None:
             report.failed.append({"id": pending_id, "error": "no pending model has this id"})
@@ -67,6 +70,8 @@ def import_models(
         except (StoreError, OSError, ValueError) as exc:
             message = exc.message if isinstance(exc, StoreError) else str(exc)
             report.failed.append({"id": item.id, "sha256": item.sha256, "error": message})
+    if progress is not None:
+        progress(len(ids), len(ids))
     return report
 
 

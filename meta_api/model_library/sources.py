@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ PREVIEW_SUFFIXES = (
     ".webp",
 )
 META_SUFFIXES = (".civitai.info", ".json")
+Progress = Callable[[int, int | None], None]
 _IMAGE = re.compile(r"([0-9a-fA-F]{64})_(\d{1,9})\.(png|jpe?g|webp|gif)", re.IGNORECASE)
 
 
@@ -119,31 +121,38 @@ def scan_library(
     }
 
 
-def stage_folder_convention(root: Path, staging: Staging) -> dict[str, Any]:
+def stage_folder_convention(
+    root: Path, staging: Staging, progress: Progress | None = None
+) -> dict[str, Any]:
     """Stage `<root>/<type>/<name>.<model extension>` with what lies beside each."""
     found = staged = skipped = 0
     images = 0
-    for type_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for path in sorted(type_dir.iterdir()):
-            if not path.is_file() or path.suffix.lower() not in MODEL_EXTENSIONS:
-                continue
-            found += 1
-            meta_json, previews = _beside(path)
-            pending = staging.add(
-                "folder",
-                _sha256(path),
-                path.stem,
-                type_dir.name,
-                path,
-                meta_json,
-                _tags_of(meta_json),
-                previews,
-            )
-            if pending is None:
-                skipped += 1
-            else:
-                staged += 1
-                images += len(previews)
+    models = [
+        path
+        for type_dir in sorted(p for p in root.iterdir() if p.is_dir())
+        for path in sorted(type_dir.iterdir())
+        if path.is_file() and path.suffix.lower() in MODEL_EXTENSIONS
+    ]
+    for path in models:
+        if progress is not None:
+            progress(found, len(models))
+        found += 1
+        meta_json, previews = _beside(path)
+        pending = staging.add(
+            "folder",
+            _sha256(path),
+            path.stem,
+            path.parent.name,
+            path,
+            meta_json,
+            _tags_of(meta_json),
+            previews,
+        )
+        if pending is None:
+            skipped += 1
+        else:
+            staged += 1
+            images += len(previews)
     return {
         "db_migration": {
             "source": "folder",
@@ -156,7 +165,9 @@ def stage_folder_convention(root: Path, staging: Staging) -> dict[str, Any]:
     }
 
 
-def stage_legacy_db(source: LegacySource, staging: Staging) -> dict[str, Any]:
+def stage_legacy_db(
+    source: LegacySource, staging: Staging, progress: Progress | None = None
+) -> dict[str, Any]:
     """Stage the models of a legacy library's SQLite file (schema in the README) and the
     images named `<sha256>_<seq>.<ext>` in its images folder."""
     by_sha: dict[str, list[tuple[int, str]]] = {}
@@ -189,7 +200,9 @@ def stage_legacy_db(source: LegacySource, staging: Staging) -> dict[str, Any]:
     staged = skipped = 0
     errors: list[dict[str, Any]] = []
     matched = 0
-    for model_id, sha256, name, type_, path, meta_json in rows:
+    for done, (model_id, sha256, name, type_, path, meta_json) in enumerate(rows):
+        if progress is not None:
+            progress(done, len(rows))
         file = Path(str(path))
         file = file if file.is_absolute() else source.db_path.parent / file
         sha = str(sha256 or "").lower()
@@ -230,6 +243,19 @@ def stage_legacy_db(source: LegacySource, staging: Staging) -> dict[str, Any]:
             "unmatched": len(unmatched_names),
         },
     }
+
+
+def check_legacy_db(path: Path) -> None:
+    """ValueError unless `path` is an SQLite file with the legacy tables."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT id, sha256, name, type, path, meta_json FROM models LIMIT 1")
+            conn.execute("SELECT model_id, tag_id FROM model_tags LIMIT 1")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ValueError(f"{path} is not a legacy library's database: {exc}") from None
 
 
 def under_roots(path: str, roots: list[Path]) -> Path | None:

@@ -1,0 +1,147 @@
+"""Long administrative work run in the background (a migration, an import, a scan, asked
+for with `Prefer: respond-async`), kept in `<state_dir>/jobs.sqlite` with its progress and,
+once done, its result: `GET /api/tasks/{id}` shows it beside the download tasks. A job
+that a restart interrupted ends as failed, saying so (the work itself is safe to run
+again: staging skips what is staged, importing what is imported)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stores.errors import StoreError
+
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int | None], None]
+PROGRESS_EVERY = 0.5  # seconds between progress writes
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    username TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    result TEXT,
+    error TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    created: float
+    kind: str
+    status: str
+    username: str
+    done: int
+    total: int | None
+    result: dict[str, Any] | None
+    error: str | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "bytes_done": self.done,
+            "bytes_total": self.total,
+            "progress": {"done": self.done, "total": self.total},
+            "asset_id": None,
+            "result": self.result,
+            "error": self.error,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created)),
+        }
+
+
+class BackgroundJobs:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._guard = threading.Lock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.executescript(SCHEMA)
+        self._conn.execute(
+            "UPDATE jobs SET status = 'failed', error = ? WHERE status IN ('queued', 'running')",
+            ("A restart interrupted it; run it again (what it finished is kept).",),
+        )
+
+    def close(self) -> None:
+        with self._guard:
+            self._conn.close()
+
+    def _run_sql(self, sql: str, args: tuple[Any, ...]) -> None:
+        with self._guard:
+            self._conn.execute(sql, args)
+
+    def get(self, job_id: str) -> Job | None:
+        with self._guard:
+            row = self._conn.execute(
+                "SELECT id, created, kind, status, username, done, total, result, error "
+                "FROM jobs WHERE id = ?",
+                (job_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        values = list(row)
+        values[7] = json.loads(values[7]) if values[7] else None
+        return Job(*values)
+
+    def start(self, kind: str, username: str, work: Callable[[Progress], dict[str, Any]]) -> Job:
+        job_id = str(uuid.uuid4())
+        self._run_sql(
+            "INSERT INTO jobs (id, created, kind, status, username) VALUES (?,?,?,?,?)",
+            (job_id, time.time(), kind, "running", username),
+        )
+        thread = threading.Thread(
+            target=self._run, args=(job_id, work), name=f"job-{kind}", daemon=True
+        )
+        thread.start()
+        found = self.get(job_id)
+        assert found is not None
+        return found
+
+    def _run(self, job_id: str, work: Callable[[Progress], dict[str, Any]]) -> None:
+        last = 0.0
+
+        def progress(done: int, total: int | None) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY or (total is not None and done >= total):
+                last = now
+                self._run_sql(
+                    "UPDATE jobs SET done = ?, total = ? WHERE id = ?", (done, total, job_id)
+                )
+
+        try:
+            result = work(progress)
+        except Exception as exc:  # noqa: BLE001 - every failure ends as the job's error
+            if isinstance(exc, StoreError):
+                message = exc.message
+            elif isinstance(exc, ApiError):
+                message = exc.description
+            elif isinstance(exc, ValueError | OSError):
+                message = str(exc)
+            else:
+                log.exception("job %s failed unexpectedly", job_id)
+                message = f"It failed unexpectedly ({type(exc).__name__}); see the server log."
+            self._run_sql(
+                "UPDATE jobs SET status = 'failed', error = ? WHERE id = ?", (message, job_id)
+            )
+            return
+        self._run_sql(
+            "UPDATE jobs SET status = 'done', result = ? WHERE id = ?", (json.dumps(result), job_id)
+        )

@@ -12,7 +12,7 @@ from typing import Any
 from stores import ASSET_LEVEL, Location, model
 from stores.hashing import RECORD_FIELDS
 
-from .schema import ASSET, NO_UUID, PROJECT, SEP
+from .schema import ASSET, NO_UUID, PROJECT, SEP, meta_field
 
 
 def owner_key(loc: Location) -> str:
@@ -132,7 +132,7 @@ def owner_documents(
         )
         values: dict[str, list[str]] = {}
         for path, text in flatten(meta.get("metadata") or {}):
-            values.setdefault(f"meta_{path}", []).append(text)
+            values.setdefault(meta_field(path), []).append(text)
         doc.update({field: SEP.join(texts) for field, texts in values.items()})
     else:
         tags = [str(t) for t in meta.get("tags") or [] if isinstance(t, str | int | float)]

@@ -19,7 +19,7 @@ from whoosh.searching import Searcher
 
 from .bitsets import SegmentSets, members, to_bits
 from .documents import flatten, project_key
-from .schema import ASSET, NO_UUID, PROJECT, SCHEMA
+from .schema import ASSET, NO_UUID, PROJECT, SCHEMA, meta_field
 
 SORT_FIELDS = {"name": "name_sort", "created": "created", "updated": "updated", "size": "size"}
 TEXT_FIELDS = ["name", "description", "tags_text", "file_names"]
@@ -113,7 +113,7 @@ class IndexReader:
         for tag in flt.include_tags:
             found &= sets.term("tags", tag)
         for path, text in flatten(flt.metadata):
-            found &= sets.term(f"meta_{path}", text)
+            found &= sets.term(meta_field(path), text)
         if readable is not None:
             found &= sets.any_of("project_key", (project_key(s, p) for s, p in readable))
         if flt.exclude_tags:

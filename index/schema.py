@@ -3,10 +3,14 @@ project tag filter), each carrying its files' names and content hashes."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from whoosh import columns, fields
 from whoosh.analysis import LowercaseFilter, RegexTokenizer, StandardAnalyzer
 
 SEP = "\x1f"  # joins the values of a multi-valued exact field
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 ASSET = "asset"
 NO_UUID = "-"  # an asset whose sidecar predates ids (one is given as the index sees it)
 PROJECT = "project"
@@ -51,6 +55,16 @@ def build_schema() -> fields.Schema:
     )
     schema.add("meta_*", _exact_values(), glob=True)
     return schema
+
+
+def meta_field(path: str) -> str:
+    """The field of a metadata key (`a.b` for nested ones): Whoosh names files after its
+    fields, so a key that is not plain (a slash, a control character, 10 KB of text) is
+    named by a hash of it instead."""
+    if _PLAIN_KEY.fullmatch(path):
+        return f"meta_{path}"
+    digest = hashlib.blake2s(path.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+    return f"meta__{digest}"
 
 
 SCHEMA = build_schema()

@@ -220,3 +220,18 @@ def test_downloads_refuse_loopback_by_default_and_seed_scan(served):
         time.sleep(0.05)
     assert (root / "carried" / "in" / ".ovemeta").exists()
     assert_error(requests.post(api + "assets/scan/seed", json={"store": "nope"}, timeout=10), 400)
+
+
+def test_metadata_keys_of_any_spelling_are_indexed_and_found(served):
+    server, root, api = served
+    made = upload(api, png((5, 5, 5), 8), "odd.png", name="Odd keys")
+    assert made.status_code == 201, made.text
+    odd = {"a/b\x01": "slash", "k" * 300: "long", "ünï.cødé": "accents", "plain": "x"}
+    changed = requests.put(api + f"assets/{made.json()['id']}", json={"user_metadata": odd},
+                           timeout=10)
+    assert changed.status_code == 200, changed.text
+    for key, value in odd.items():
+        found = requests.get(api + "assets", params={
+            "metadata_filter": json.dumps({key: value})}, timeout=10).json()
+        assert [a["id"] for a in found["assets"]] == [made.json()["id"]], key[:20]
+    assert "failed" not in server.log().split("Odd keys")[-1].lower()

@@ -24,6 +24,7 @@ from meta_api.model_library import Staging
 from meta_api.tus import ResumableUploads
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import ANONYMOUS, NOBODY, Actor, Registry
+from stores.state.export_configs import ExportConfigurations
 from stores.state.local import SqliteTagIds
 from stores.tokens import OneTimeTokens, SignedPayloads, TokenSigner, load_secret
 from stores.users import UserDirectory
@@ -121,7 +122,7 @@ def build_registry(settings: Settings) -> Registry:
         sha256=settings.hashes.sha256,
         dedup={name for name, s in settings.stores.items() if s.dedup == "link"},
     )
-    library = registry.find(models_store(settings))
+    library = registry.find(settings.models.store) if settings.models.store else None
     if library is not None:
         library.sha256 = True  # models are known by their sha256
     return registry
@@ -242,6 +243,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     tag_ids = SqliteTagIds(settings.state_dir / "tag-ids.sqlite")
     staged_models = Staging(settings.state_dir / "model-staging.sqlite")
     jobs = BackgroundJobs(settings.state_dir / "jobs.sqlite")
+    export_configs = ExportConfigurations(settings.state_dir / "export-configurations.sqlite")
     downloads = DownloadRunner(
         settings.state_dir,
         registry,
@@ -268,6 +270,11 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_PENDING_IMAGES": settings.state_dir / "pending-images",
             "ASSETDAV_MODEL_STAGING": staged_models,
             "ASSETDAV_JOBS": jobs,
+            "ASSETDAV_EXPORT_CONFIGS": export_configs,
+            "ASSETDAV_SARTIQ_TARGET": (
+                settings.sartiq.store or next(iter(settings.stores), ""),
+                settings.sartiq.project,
+            ),
             "ASSETDAV_MIGRATION_ROOTS": settings.migration.allowed_roots,
             "ASSETDAV_DOWNLOADS": downloads,
             "ASSETDAV_ANONYMOUS_READ": settings.allow_anonymous_read,
@@ -286,7 +293,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     downloads.start()
     app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
     app.closers += [uploads.stop, media.close, accessed.close, downloads.stop, tag_ids.close]
-    app.closers += [staged_models.close, jobs.close]
+    app.closers += [staged_models.close, jobs.close, export_configs.close]
     if settings.derived.background:
         previews = PreviewMaker(media, registry)
         previews.start()

@@ -147,6 +147,14 @@ class ModelSettings:
 
 
 @dataclass
+class SartiqSettings:
+    """Sartiq's face (/compat/sartiq/): where its presigned uploads go."""
+
+    store: str = ""  # "": the first configured store
+    project: str = "uploads"  # made on first use
+
+
+@dataclass
 class MigrationSettings:
     """Where a migration may read legacy libraries from (an administrator's setting)."""
 
@@ -200,6 +208,7 @@ class Settings:
     llama: LlamaSettings = field(default_factory=LlamaSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
     migration: MigrationSettings = field(default_factory=MigrationSettings)
+    sartiq: SartiqSettings = field(default_factory=SartiqSettings)
     config_file: Path | None = None
 
     @property
@@ -549,6 +558,12 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
             if not isinstance(raw["store"], str):
                 raise ConfigError(f"{source}{key}.store must be a store's name.")
             getattr(settings, key).store = raw["store"].strip()
+    elif key == "sartiq":
+        raw = _options(value, f"{source}sartiq", ("store", "project")) or {}
+        for option, text in raw.items():
+            if not isinstance(text, str) or not text.strip():
+                raise ConfigError(f"{source}sartiq.{option} must be a name.")
+            setattr(settings.sartiq, option, text.strip())
     elif key == "migration":
         raw = _options(value, f"{source}migration", ("allowed_roots",)) or {}
         if "allowed_roots" in raw:

@@ -31,7 +31,7 @@ from . import (
 )
 from .auth import blueprint as auth_blueprint
 from .auth import resolve_actor
-from .compat import llama_stack, model_manager
+from .compat import llama_stack, model_manager, sartiq
 from .errors import ApiError, register_error_handlers
 from .spec import blueprint as openapi_blueprint
 from .spec import spec
@@ -42,7 +42,8 @@ MAX_JSON_BODY = 16 * 1024 * 1024
 LLAMA_STACK = "/compat/llama-stack"  # llama-stack's files API (its clients' base URL)
 MODEL_MANAGER = "/compat/model-manager"  # the model manager's API (its client's base URL)
 # what the dispatcher hands to this app
-FLASK_PREFIXES = ("/api", "/ui", LLAMA_STACK, MODEL_MANAGER)
+SARTIQ = "/compat/sartiq"  # Sartiq's client's base URL (its /files/... go to WebDAV)
+FLASK_PREFIXES = ("/api", "/ui", LLAMA_STACK, MODEL_MANAGER, SARTIQ + "/api")
 
 BLUEPRINTS = (
     openapi_blueprint,
@@ -87,6 +88,7 @@ def create_app(
     app.register_blueprint(ui.blueprint, url_prefix="/ui")
     app.register_blueprint(llama_stack.blueprint, url_prefix=LLAMA_STACK)
     app.register_blueprint(model_manager.blueprint, url_prefix=MODEL_MANAGER)
+    app.register_blueprint(sartiq.blueprint, url_prefix=SARTIQ)
     spec.register(app)
     return app
 

@@ -85,23 +85,48 @@ def presign_upload() -> Response:
     grant: UploadGrant = request.context.json
     store, project = context.project(grant.store, grant.project)
     asset = context.asset_location(project, grant.asset)
+    return jsonify(
+        upload_url_for(
+            store,
+            asset,
+            grant.filename,
+            grant.content_type,
+            grant.size,
+            create=grant.create,
+            update=grant.update,
+        )
+    )
+
+
+def upload_url_for(
+    store: Any,
+    asset: Any,
+    filename: str,
+    content_type: str | None,
+    size: int | None,
+    *,
+    create: bool,
+    update: bool,
+) -> dict[str, Any]:
+    """A presigned upload of `filename` into `asset` for the caller: its URLs and limits
+    (the caller's rights and the store's rules are checked here, and again on the PUT)."""
     store.check_write(context.actor(), asset)
-    name = upload_filename(grant.filename)
-    store.rules.check_new_file(name, grant.size)
-    ttl = upload_ttl(grant.size)
-    limit = grant.size if grant.size is not None else store.rules.max_file_size
+    name = upload_filename(filename)
+    store.rules.check_new_file(name, size)
+    ttl = upload_ttl(size)
+    limit = size if size is not None else store.rules.max_file_size
     token = _signer().sign(
         {
             "op": "put",
             "user": context.actor().name,
             "store": store.name,
-            "project": project.name,
+            "project": asset.parts[0],
             "asset": asset.name,
             "filename": name,
-            "type": grant.content_type,
+            "type": content_type,
             "max": limit,
-            "create": grant.create,
-            "update": grant.update,
+            "create": create,
+            "update": update,
         },
         ttl,
     )
@@ -109,15 +134,13 @@ def presign_upload() -> Response:
     file_token = _signer().sign(
         {"op": "get-upload", "upload": nonce, "store": store.name}, ttl + 3600
     )
-    return jsonify(
-        {
-            "upload_url": _absolute(UPLOAD_PATH + token),
-            "file_url": _absolute(DOWNLOAD_PATH + file_token),
-            "upload_method": "PUT",
-            "expires_in_seconds": ttl,
-            "max_file_size": limit,
-        }
-    )
+    return {
+        "upload_url": _absolute(UPLOAD_PATH + token),
+        "file_url": _absolute(DOWNLOAD_PATH + file_token),
+        "upload_method": "PUT",
+        "expires_in_seconds": ttl,
+        "max_file_size": limit,
+    }
 
 
 def _grant(token: str, op: str) -> dict[str, Any]:

@@ -271,6 +271,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_MODEL_STAGING": staged_models,
             "ASSETDAV_JOBS": jobs,
             "ASSETDAV_EXPORT_CONFIGS": export_configs,
+            "ASSETDAV_EXPORTS_DIR": settings.state_dir / "exports",
             "ASSETDAV_SARTIQ_TARGET": (
                 settings.sartiq.store or next(iter(settings.stores), ""),
                 settings.sartiq.project,

@@ -101,6 +101,7 @@ class BackgroundJobs:
         return Job(*values)
 
     def start(self, kind: str, username: str, work: Callable[[Progress], dict[str, Any]]) -> Job:
+        """Run `work` in a thread; its answer becomes the job's result."""
         job_id = str(uuid.uuid4())
         self._run_sql(
             "INSERT INTO jobs (id, created, kind, status, username) VALUES (?,?,?,?,?)",

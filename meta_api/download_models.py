@@ -33,6 +33,7 @@ class TaskAnswer(BaseModel):
     kind: str | None = Field(None, description="download, or the background work's kind")
     progress: dict[str, Any] | None = None
     result: dict[str, Any] | None = Field(None, description="background work's answer, once done")
+    download_url: str | None = Field(None, description="a finished export's zip (presigned)")
 
 
 class RemoteQuery(BaseModel):

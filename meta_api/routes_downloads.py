@@ -18,6 +18,7 @@ from .downloads import DownloadRunner, RefusedUrl, open_url
 from .downloads import describe as describe_remote
 from .errors import ApiError
 from .routes_hashes import HashSpec, locations, parse_hash, stored_source
+from .routes_presigned import export_download_url
 from .spec import endpoint
 
 blueprint = Blueprint("downloads", __name__)
@@ -129,7 +130,11 @@ def _known(store: Any, project: Any, known: HashSpec, body: DownloadRequest) -> 
 def get_task(task_id: str) -> Response:
     """A task: a download (status queued|running|done|failed|canceled, bytes, the asset
     made) or background work (a migration, an import: progress, then its result)."""
-    return jsonify(_own_task(task_id).public())
+    task = _own_task(task_id)
+    answer = task.public()
+    if getattr(task, "kind", "") == "export" and task.status == "done" and task.result:
+        answer["download_url"] = export_download_url(task.result["export"])
+    return jsonify(answer)
 
 
 @blueprint.delete("/tasks/<task_id>")

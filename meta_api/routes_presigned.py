@@ -3,9 +3,10 @@ through a short-lived URL that an authenticated user asked for."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from pydantic import BaseModel, Field
 
 from stores import SYSTEM
@@ -143,6 +144,31 @@ def upload_url_for(
     }
 
 
+def export_download_url(export_id: str) -> str:
+    """A presigned URL of a finished export's zip, for 15 minutes."""
+    return _absolute(
+        DOWNLOAD_PATH + _signer().sign({"op": "get-export", "export": export_id}, BASE_TTL)
+    )
+
+
+def _send_export(export_id: str) -> Response:
+    path = current_app.config["ASSETDAV_EXPORTS_DIR"] / f"{export_id}.zip"
+    if not export_id.isalnum() or not path.is_file():
+        raise ApiError(404, "Gone", "The export is no longer there; export again.")
+    response = send_file(
+        path,
+        mimetype="application/zip",
+        download_name=f"export-{export_id}.zip",
+        as_attachment=True,
+        conditional=False,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response.make_conditional(
+        request, accept_ranges=True, complete_length=path.stat().st_size
+    )
+
+
 def _grant(token: str, op: str) -> dict[str, Any]:
     try:
         payload = _signer().verify(token)
@@ -242,6 +268,9 @@ def presign_download() -> Response:
 )
 def presigned_get(token: str) -> Response:
     """The file behind a presigned download URL (Range and conditional requests work)."""
+    with contextlib.suppress(ApiError):
+        grant = _grant(token, "get-export")
+        return _send_export(str(grant["export"]))
     try:
         grant = _grant(token, "get")
         path = grant["path"]

@@ -17,10 +17,9 @@ from typing import Any, Literal
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from stores import Actor
 from stores.errors import AlreadyExists
 from stores.names import normalize_name
-from stores.state.export_configs import ExportConfigurations
+from stores.state.export_configs import ExportConfigurations, may_change, may_read
 
 from .. import context
 from ..errors import ApiError
@@ -122,20 +121,6 @@ def _values(body: BaseModel, *, partial: bool) -> dict[str, Any]:
     return values
 
 
-def _may_read(actor: Actor, config: dict[str, Any]) -> bool:
-    if actor.admin or config["user_id"] == actor.name and not config["organization_id"]:
-        return True
-    org = config["organization_id"]
-    return bool(org) and org in (actor.read_groups | actor.write_groups)
-
-
-def _may_change(actor: Actor, config: dict[str, Any]) -> bool:
-    if actor.admin or config["user_id"] == actor.name and not config["organization_id"]:
-        return True
-    org = config["organization_id"]
-    return bool(org) and org in actor.write_groups
-
-
 def _user(user_id: str) -> str:
     """Another user's configurations are an administrator's to see (and one's own)."""
     actor = context.actor()
@@ -164,9 +149,9 @@ def _first(found: list[dict[str, Any]], whose: str) -> dict[str, Any]:
 def _by_id(config_id: str, *, change: bool) -> dict[str, Any]:
     found = configurations().get(config_id[:64])
     actor = context.actor()
-    if found is None or not _may_read(actor, found):
+    if found is None or not may_read(actor, found):
         raise ApiError(404, "No export configuration", f"There is no configuration {config_id!r}.")
-    if change and not _may_change(actor, found):
+    if change and not may_change(actor, found):
         raise ApiError(403, "Not allowed", "You may read this configuration, not change it.")
     return found
 

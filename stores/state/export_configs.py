@@ -89,3 +89,19 @@ class ExportConfigurations:
     def delete(self, config_id: str) -> None:
         with self._guard:
             self._conn.execute("DELETE FROM configs WHERE id = ?", (config_id,))
+
+
+def may_read(actor: Any, config: dict[str, Any]) -> bool:
+    """Its owner (a personal one), an organization's members, administrators."""
+    if actor.admin or (config["user_id"] == actor.name and not config["organization_id"]):
+        return True
+    org = config["organization_id"]
+    return bool(org) and org in (actor.read_groups | actor.write_groups)
+
+
+def may_change(actor: Any, config: dict[str, Any]) -> bool:
+    """Its owner (a personal one), an organization's writers, administrators."""
+    if actor.admin or (config["user_id"] == actor.name and not config["organization_id"]):
+        return True
+    org = config["organization_id"]
+    return bool(org) and org in actor.write_groups

@@ -18,6 +18,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 import meta_api
 from index.service import SearchIndex
 from meta_api.background import BackgroundJobs
+from meta_api.bulk_import import BulkImports, Row, find_by_hash, import_row
 from meta_api.downloads import DownloadRunner, UrlGuard
 from meta_api.media import Media, MediaSettings, PreviewMaker
 from meta_api.model_library import Staging
@@ -108,6 +109,36 @@ def actor_named(users: UserDirectory, name: str) -> Actor | None:
         return ANONYMOUS
     user = users.get(name)
     return user.actor() if user is not None else None
+
+
+def bulk_row_runner(
+    settings: Settings,
+    registry: Registry,
+    users: UserDirectory,
+    search: SearchIndex,
+    uploads: ResumableUploads,
+) -> Callable[[dict[str, Any], Row], None]:
+    """How a bulk import's row is done, acting as the user who started the job (with their
+    rights as they are now), outside any request (jobs go on after a restart)."""
+    guard = UrlGuard(settings.downloads.allow_hosts)
+    find_hash = functools.partial(find_by_hash, registry, search.reader)
+
+    def run(job: dict[str, Any], row: Row) -> None:
+        actor = actor_named(users, job["username"])
+        if actor is None:
+            raise ValueError(f"The user {job['username']!r} no longer exists.")
+        import_row(
+            actor,
+            registry.get(job["store"]),
+            row,
+            guard=guard,
+            roots=settings.migration.allowed_roots,
+            spool_dir=uploads.files.path,
+            find_hash=find_hash,
+            max_size=settings.uploads.max_size,
+        )
+
+    return run
 
 
 def models_store(settings: Settings) -> str:
@@ -244,6 +275,9 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     staged_models = Staging(settings.state_dir / "model-staging.sqlite")
     jobs = BackgroundJobs(settings.state_dir / "jobs.sqlite")
     export_configs = ExportConfigurations(settings.state_dir / "export-configurations.sqlite")
+    bulk = BulkImports(
+        settings.state_dir, bulk_row_runner(settings, registry, users, search, uploads)
+    )
     downloads = DownloadRunner(
         settings.state_dir,
         registry,
@@ -272,6 +306,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             "ASSETDAV_JOBS": jobs,
             "ASSETDAV_EXPORT_CONFIGS": export_configs,
             "ASSETDAV_EXPORTS_DIR": settings.state_dir / "exports",
+            "ASSETDAV_BULK_IMPORTS": bulk,
             "ASSETDAV_SARTIQ_TARGET": (
                 settings.sartiq.store or next(iter(settings.stores), ""),
                 settings.sartiq.project,
@@ -292,9 +327,10 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     workers.start()
     uploads.start()
     downloads.start()
+    bulk.start()
     app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
     app.closers += [uploads.stop, media.close, accessed.close, downloads.stop, tag_ids.close]
-    app.closers += [staged_models.close, jobs.close, export_configs.close]
+    app.closers += [staged_models.close, jobs.close, export_configs.close, bulk.stop]
     if settings.derived.background:
         previews = PreviewMaker(media, registry)
         previews.start()

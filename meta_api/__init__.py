@@ -44,7 +44,14 @@ LLAMA_STACK = "/compat/llama-stack"  # llama-stack's files API (its clients' bas
 MODEL_MANAGER = "/compat/model-manager"  # the model manager's API (its client's base URL)
 # what the dispatcher hands to this app
 SARTIQ = "/compat/sartiq"  # Sartiq's client's base URL (its /files/... go to WebDAV)
-FLASK_PREFIXES = ("/api", "/ui", LLAMA_STACK, MODEL_MANAGER, SARTIQ + "/api")
+FLASK_PREFIXES = (
+    "/api",
+    "/ui",
+    LLAMA_STACK,
+    MODEL_MANAGER,
+    SARTIQ + "/api",
+    SARTIQ + "/bulk-upload",
+)
 
 BLUEPRINTS = (
     openapi_blueprint,

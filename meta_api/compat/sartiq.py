@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+from pathlib import Path
 from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -22,12 +23,16 @@ from stores.names import normalize_name
 from stores.state.export_configs import ExportConfigurations, may_change, may_read
 
 from .. import context
+from ..bulk_import import BadCsv, BulkImports
 from ..errors import ApiError
+from ..form_upload import spool_form
+from ..requests import stream_body
 from ..routes_presigned import UploadUrl, upload_url_for
-from ..spec import endpoint
+from ..spec import documented_by_hand, endpoint
 
 blueprint = Blueprint("sartiq", __name__)
 TAGS = ["sartiq"]
+MAX_CSV_BYTES = 1 << 30  # a bulk import's CSV (100,000 rows are a few MB)
 TEMPLATE_FIELD = "naming_convention_template"
 TEMPLATE = re.compile(r"(?:[^{}]|\{[A-Za-z_][A-Za-z0-9_.-]*\})*")
 
@@ -311,3 +316,105 @@ def update_organization_configuration(org_id: str) -> Response:
 def delete_organization_configuration(org_id: str) -> Response:
     found = configurations().of_organization(_organization(org_id, change=True))
     return _deleted(_first(found, f"Organization {org_id!r}"))
+
+
+# --- bulk CSV import ----------------------------------------------------------------------
+
+
+class BulkJob(BaseModel):
+    id: str
+    status: str
+    total_rows: int
+    processed: int
+    succeeded: int
+    failed: int
+    created_at: str
+    finished_at: str | None = None
+
+
+class BulkError(BaseModel):
+    row: int
+    column: str | None = None
+    value: str | None = None
+    message: str
+
+
+class BulkErrors(RootModel[list[BulkError]]):
+    """The rows' problems, as a JSON list."""
+
+
+def _bulk() -> BulkImports:
+    return current_app.config["ASSETDAV_BULK_IMPORTS"]
+
+
+def _job(job_id: str) -> dict[str, Any]:
+    found = _bulk().get(job_id[:64])
+    actor = context.actor()
+    if found is None or not (actor.admin or found["username"] == actor.name):
+        raise ApiError(404, "No such import", f"You have no bulk import {job_id[:64]!r}.")
+    return found
+
+
+def _public_job(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: job[k] for k in BulkJob.model_fields}
+
+
+@blueprint.post("/bulk-upload/")
+@documented_by_hand(
+    "/compat/sartiq/bulk-upload/",
+    "post",
+    "sartiq",
+    "Start a bulk CSV import (the CSV as the multipart part `file`, or a text/csv body): "
+    "202 with the job; a CSV whose header is wrong is 400 and starts nothing.",
+    {"202": "started", "400": "a bad header or body", "415": "not CSV"},
+    media_type="application/json",
+)
+def start_bulk_upload() -> Response:
+    store_name, project = current_app.config.get("ASSETDAV_SARTIQ_TARGET") or ("", "uploads")
+    store = context.store(store_name)
+    spool = _bulk().folder / f"incoming-{uuid.uuid4().hex}.csv"
+    boundary = request.mimetype_params.get("boundary")
+    try:
+        if request.mimetype == "multipart/form-data" and boundary:
+            form = spool_form(stream_body(), boundary, spool, MAX_CSV_BYTES)
+            if form.spool is None:
+                raise ApiError(400, "No CSV", "Send the CSV in a part named 'file'.")
+        elif request.mimetype in ("text/csv", "text/plain", "application/csv"):
+            _spool_body(spool)
+        else:
+            raise ApiError(415, "Unsupported body", "Send the CSV as text/csv or a 'file' part.")
+        job_id = _bulk().create(context.actor().name, store.name, project, spool)
+    except BadCsv as exc:
+        raise ApiError(400, "Bad CSV", str(exc)) from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "Bad CSV", "The CSV is not UTF-8 text.") from None
+    finally:
+        spool.unlink(missing_ok=True)
+    job = _bulk().get(job_id)
+    assert job is not None
+    response = jsonify(_public_job(job))
+    response.status_code = 202
+    response.headers["Location"] = f"{request.script_root}/compat/sartiq/bulk-upload/{job_id}"
+    return response
+
+
+def _spool_body(spool: Path) -> None:
+    size = 0
+    with open(spool, "wb") as out:
+        for piece in stream_body():
+            size += len(piece)
+            if size > MAX_CSV_BYTES:
+                raise ApiError(413, "CSV too large", f"A CSV may have {MAX_CSV_BYTES} bytes.")
+            out.write(piece)
+
+
+@blueprint.get("/bulk-upload/<job_id>")
+@endpoint(ok=BulkJob, errors=(404,), tags=TAGS)
+def bulk_upload_status(job_id: str) -> Response:
+    return jsonify(_public_job(_job(job_id)))
+
+
+@blueprint.get("/bulk-upload/<job_id>/errors")
+@endpoint(ok=BulkErrors, errors=(404,), tags=TAGS)
+def bulk_upload_errors(job_id: str) -> Response:
+    return jsonify(_bulk().errors(_job(job_id)["id"]))

@@ -141,6 +141,10 @@ class Media:
                     if time.monotonic() > deadline:
                         raise Busy("The conversion took longer than derived.timeout.")
                     encode(decoded, conversion, out)
+                    # logged before the file is published: whoever waits for it answers
+                    # only after this line is written
+                    took = (time.monotonic() - started) * 1000
+                    log.log(level, "derived %s of %s in %.0f ms", conversion.key, path.name, took)
                 except MediaError:
                     raise
                 except MemoryError:
@@ -150,6 +154,3 @@ class Media:
                     raise Undecodable(f"{path.name} cannot be converted: {exc}") from None
 
         self.cache.run(name, future, write)
-        if future.exception() is None:
-            took = (time.monotonic() - started) * 1000
-            log.log(level, "derived %s of %s in %.0f ms", conversion.key, path.name, took)

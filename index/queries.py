@@ -190,15 +190,20 @@ class IndexReader:
                 searcher.stored_fields(d)[field_] for d in searcher.docs_for_query(And(clauses))
             }
 
-    def owners_with_hash(self, algorithm: str, digest: str) -> list[tuple[str, str, str | None]]:
+    def owners_with_hash(
+        self, algorithm: str, digest: str, limit: int | None = None
+    ) -> list[tuple[str, str, str | None]]:
         """(store, project, asset or None) of every project or asset holding these bytes
-        (`algorithm`: xxh3, blake3 or sha256; `digest` in lowercase hex)."""
+        (`algorithm`: xxh3, blake3 or sha256; `digest` in lowercase hex); the first `limit`
+        only, when given (bytes kept in thousands of assets: a caller needing one)."""
         with self._lock:
             searcher = self.searcher()
             found = []
             for docnum in searcher.docs_for_query(Term("hashes", f"{algorithm}:{digest}")):
                 stored = searcher.stored_fields(docnum)
                 found.append((stored["store"], stored["project"], stored.get("asset") or None))
+                if limit is not None and len(found) >= limit:
+                    break
             return found
 
     def assets_with_uuid(self, uuid: str) -> list[Hit]:

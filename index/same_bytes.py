@@ -28,8 +28,8 @@ class SameBytes:
     def __call__(self, store: FileStore, digests: Digests, size: int) -> Path | None:
         if not digests.blake3:
             return None
-        owners = self.reader.owners_with_hash("blake3", digests.blake3)
-        for store_name, project, asset in owners[:MAX_OWNERS]:
+        owners = self.reader.owners_with_hash("blake3", digests.blake3, limit=MAX_OWNERS)
+        for store_name, project, asset in owners:
             if store_name != store.name:
                 continue
             found = _file_in(store, f"{project}/{asset}" if asset else project, digests, size)

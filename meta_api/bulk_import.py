@@ -387,7 +387,7 @@ def find_by_hash(registry: Any, reader: Any, actor: Actor, spec: str) -> tuple[P
     algorithm, _, hexdigest = spec.partition(":")
     hexdigest = hexdigest.lower()
     field_name = RECORD_FIELDS[algorithm]
-    for store_name, project, asset in reader.owners_with_hash(algorithm, hexdigest):
+    for store_name, project, asset in reader.owners_with_hash(algorithm, hexdigest, limit=50):
         store = registry.find(store_name)
         if store is None:
             continue

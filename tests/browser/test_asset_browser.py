@@ -7,9 +7,12 @@ to the console; a failing test leaves a screenshot in var/test-screenshots/."""
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import os
 import shutil
 import sys
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -381,3 +384,26 @@ def test_drop_onto_an_asset_makes_its_next_version_and_pauses_and_resumes(site, 
         page.reload()
         assert "Version 2" in page.inner_text("#files-title ~ h3")
     assert (root / PROJECT / "versions" / "2" / "shot.jpg").read_bytes() == second
+
+
+def test_export_the_current_search_into_a_zip(site, browser):
+    server, _root, records = site
+    counts = Counter(tag for r in records for tag in r.tags)
+    tag = counts.most_common(3)[2][0]
+    with page_for(browser, "export") as page:
+        sign_in(page, server, "reader", start=f"ui/s/demo/{PROJECT}/?include={tag}")
+        settle(page, counts[tag])
+        page.wait_for_function("document.querySelectorAll('#export-config option').length > 0")
+        page.click("#export button[type=submit]")
+        link = page.locator("#export-download")
+        link.wait_for(timeout=60_000)
+        assert f"({counts[tag]} assets)" in link.inner_text()
+        zipped = requests.get(link.get_attribute("href"), timeout=60)
+    archive = zipfile.ZipFile(io.BytesIO(zipped.content))
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    assert len({row["asset"] for row in manifest}) == len(manifest) == counts[tag]
+    assert all(name in archive.namelist() for name in (row["file"] for row in manifest))
+    # the default configuration was made for the reader on first use
+    mine = requests.get(server.url + "compat/sartiq/api/v1/users/me/export-configurations",
+                        auth=("reader", PASSWORD["reader"]), timeout=10).json()
+    assert [c["name"] for c in mine] == ["Default"]

@@ -179,6 +179,14 @@ function chip(tag, excluded) {
 
 function refresh() {
   generation += 1;
+  // what an export of "these assets" takes (export.js): the filters of the view
+  root.exportFilter = {
+    store,
+    project,
+    q: state.q || null,
+    include_tags: state.include,
+    exclude_tags: state.exclude,
+  };
   offset = 0;
   grid.replaceChildren();
   form.q.value = state.q;

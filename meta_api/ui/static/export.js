@@ -1,0 +1,90 @@
+// Export the assets of the current view (the grid's filters) into one zip with one of
+// your export configurations (POST /api/exports), follow the task, then offer its zip.
+// Without a configuration yet, a default one (webp, JSON metadata) is made on first use.
+"use strict";
+
+(() => {
+  const form = document.getElementById("export");
+  const select = document.getElementById("export-config");
+  const status = document.getElementById("export-status");
+  const browser = document.getElementById("browser");
+  const CONFIGS = "/compat/sartiq/api/v1/users/me/export-configuration";
+  if (!form) return;
+
+  function option(value, text) {
+    const item = document.createElement("option");
+    item.value = value;
+    item.textContent = text;
+    return item;
+  }
+
+  async function loadConfigurations() {
+    const response = await api(`${CONFIGS}s`);
+    const found = response.ok ? await response.json() : [];
+    select.replaceChildren(
+      ...found.map((c) => option(c.id, `${c.name} (${c.image_format}, ${c.metadata_adapter})`)),
+    );
+    if (!found.length) select.append(option("", "Default (webp, JSON metadata)"));
+  }
+
+  async function configurationId() {
+    if (select.value) return select.value;
+    const made = await api(CONFIGS, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "Default" }),
+    });
+    if (!made.ok) throw new Error(await apiError(made));
+    const config = await made.json();
+    await loadConfigurations();
+    select.value = config.id;
+    return config.id;
+  }
+
+  async function follow(taskId) {
+    for (;;) {
+      const response = await api(`/api/tasks/${encodeURIComponent(taskId)}`);
+      if (!response.ok) throw new Error(await apiError(response));
+      const task = await response.json();
+      if (task.status === "done") return task;
+      if (task.status === "failed") throw new Error(task.error || "The export failed.");
+      const { done, total } = task.progress || {};
+      status.textContent = total ? `Exporting ${done} of ${total}…` : "Exporting…";
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    status.textContent = "Starting the export…";
+    try {
+      const started = await api("/api/exports", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          configuration_id: await configurationId(),
+          filter: browser.exportFilter,
+        }),
+      });
+      if (!started.ok) throw new Error(await apiError(started));
+      const task = await follow((await started.json()).task_id);
+      const link = document.createElement("a");
+      link.id = "export-download";
+      link.href = task.download_url;
+      const skipped = task.result.errors.length;
+      link.textContent = `Download the zip (${task.result.exported} assets)`;
+      status.replaceChildren(
+        link,
+        skipped ? ` — ${skipped} could not be named, see the task ${task.id}` : "",
+      );
+    } catch (error) {
+      status.textContent = error.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  loadConfigurations();
+})();

@@ -34,6 +34,7 @@ from procmem import MIB, PeakSampler
 from servers import ServerProcess
 
 QUALITY = 90  # what an export's webp conversion uses
+WEBP_EFFORT = 2  # libwebp's effort (method) in assetdav's encoder (media/encode.py)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -74,7 +75,7 @@ def vips_rate(paths: list[Path], out_dir: Path) -> float:
     started = time.monotonic()
     for n, path in enumerate(paths):
         pyvips.Image.new_from_file(str(path), access="sequential").webpsave(
-            str(out_dir / f"{n}.webp"), Q=QUALITY
+            str(out_dir / f"{n}.webp"), Q=QUALITY, effort=WEBP_EFFORT
         )
     return len(paths) / (time.monotonic() - started)
 

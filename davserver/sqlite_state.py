@@ -12,14 +12,12 @@ from typing import Any
 
 from wsgidav.lock_man.lock_storage import LockStorageDict
 
+from stores.state.sqlite import open_state_db
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """One shared connection (guarded by the caller's lock); WAL keeps readers cheap."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
+    return open_state_db(path, synchronous="NORMAL")
 
 
 def _encode(value: Any) -> str:

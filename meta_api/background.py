@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stores.errors import StoreError
+from stores.state.sqlite import open_state_db
 
 from .errors import ApiError
 
@@ -69,10 +69,8 @@ class Job:
 
 class BackgroundJobs:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = open_state_db(path)
         self._conn.executescript(SCHEMA)
         self._conn.execute(
             "UPDATE jobs SET status = 'failed', error = ? WHERE status IN ('queued', 'running')",

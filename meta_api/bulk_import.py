@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import logging
 import re
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from stores import Actor, FileStore, Location, model
 from stores.errors import AlreadyExists, StoreError
 from stores.hashing import RECORD_FIELDS, digest_file
 from stores.names import check_id, normalize_name
+from stores.state.sqlite import open_state_db
 from stores.versions import place_version
 
 from .downloads import RefusedUrl, UrlGuard, open_url
@@ -164,10 +164,7 @@ class BulkImports:
         self.folder = state_dir / "bulk-imports"
         self.folder.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
-        self._conn = sqlite3.connect(
-            str(state_dir / "bulk-imports.sqlite"), check_same_thread=False, isolation_level=None
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = open_state_db(state_dir / "bulk-imports.sqlite")
         self._conn.executescript(SCHEMA)
         self._run_row = run_row
         self._stop = threading.Event()
@@ -246,8 +243,9 @@ class BulkImports:
             self._run_rows(job_id)
         except Exception:  # noqa: BLE001 - a job never just stops: it says it failed
             log.exception("bulk import %s failed", job_id)
-            self._sql("UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?",
-                      (now(), job_id))
+            self._sql(
+                "UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?", (now(), job_id)
+            )
 
     def _run_rows(self, job_id: str) -> None:
         job = self.get(job_id)

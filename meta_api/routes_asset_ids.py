@@ -115,11 +115,7 @@ def asset_content(asset_id: str) -> Response:
 @endpoint(ok=TagsAdded, body=TagList, errors=(400, 404), tags=["assets by id"])
 def add_tags(asset_id: str) -> Response:
     """Add tags; answers which were new and the asset's tags now."""
-    store, owner, meta = find_by_id(asset_id)
-    body: TagList = request.context.json
-    before = set(model.clean_tags(meta.get("tags")))
-    total = store.change_tags(context.actor(), owner, add=body.tags)
-    wanted = model.clean_tags(body.tags)
+    wanted, before, total = _change_tags(asset_id, adding=True)
     return jsonify(
         {
             "added": [t for t in wanted if t not in before],
@@ -133,11 +129,7 @@ def add_tags(asset_id: str) -> Response:
 @endpoint(ok=TagsRemoved, body=TagList, errors=(400, 404), tags=["assets by id"])
 def remove_tags(asset_id: str) -> Response:
     """Remove tags; answers which were there and the asset's tags now."""
-    store, owner, meta = find_by_id(asset_id)
-    body: TagList = request.context.json
-    before = set(model.clean_tags(meta.get("tags")))
-    total = store.change_tags(context.actor(), owner, remove=body.tags)
-    wanted = model.clean_tags(body.tags)
+    wanted, before, total = _change_tags(asset_id, adding=False)
     return jsonify(
         {
             "removed": [t for t in wanted if t in before],
@@ -145,6 +137,16 @@ def remove_tags(asset_id: str) -> Response:
             "total_tags": total,
         }
     )
+
+
+def _change_tags(asset_id: str, *, adding: bool) -> tuple[list[str], set[str], list[str]]:
+    """(the tags asked for, those the asset had, those it has now) of one locked edit."""
+    store, owner, meta = find_by_id(asset_id)
+    body: TagList = request.context.json
+    before = set(model.clean_tags(meta.get("tags")))
+    change = {"add": body.tags} if adding else {"remove": body.tags}
+    total = store.change_tags(context.actor(), owner, **change)
+    return model.clean_tags(body.tags), before, total
 
 
 @blueprint.route("/assets/hash/<spec>", methods=["HEAD"])

@@ -4,13 +4,14 @@ bytes so far wait in `<state_dir>/downloads/<id>.part` and the download resumes 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from stores.state.sqlite import open_state_db
 
 QUEUED, RUNNING, DONE, FAILED, CANCELED = "queued", "running", "done", "failed", "canceled"
 FINISHED = (DONE, FAILED, CANCELED)
@@ -66,11 +67,8 @@ class DownloadTask:
 
 class DownloadTasks:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn = open_state_db(path, synchronous="FULL")
         self._conn.executescript(SCHEMA)
 
     def close(self) -> None:

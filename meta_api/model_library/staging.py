@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from stores.state.sqlite import open_state_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -55,10 +56,8 @@ class PendingModel:
 
 class Staging:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = open_state_db(path)
         self._conn.executescript(SCHEMA)
 
     def close(self) -> None:

@@ -9,13 +9,14 @@ first within a priority, and never two tasks of one asset at once.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from stores.state.sqlite import open_state_db
 
 NEW = "new"
 PROCESSING = "processing"
@@ -113,12 +114,9 @@ class TaskQueue:
     """The queue in `<state_dir>/workers.sqlite`: one connection, guarded by a lock."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._guard = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn = open_state_db(path, synchronous="FULL")
         self._conn.executescript(SCHEMA)
 
     def close(self) -> None:

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import threading
 import uuid
 from pathlib import Path
 from typing import Any
+
+from .sqlite import open_state_db
 
 FIELDS = ("name", "metadata_adapter", "image_format", "naming_convention_template")
 COLUMNS = "id, created_at, updated_at, user_id, organization_id, " + ", ".join(FIELDS)
@@ -35,10 +36,8 @@ def _now() -> str:
 
 class ExportConfigurations:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = open_state_db(path)
         self._conn.executescript(SCHEMA)
 
     def close(self) -> None:

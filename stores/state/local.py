@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+from .sqlite import open_state_db
 
 
 class SqliteTagIds:
@@ -13,10 +14,8 @@ class SqliteTagIds:
     even after rows are gone."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn = open_state_db(path)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS tags "
             "(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE)"

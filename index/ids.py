@@ -88,13 +88,16 @@ class IdKeeper:
                 if meta is not None and model.asset_uuid(meta) is None:
                     store.refresh_owner(SYSTEM, owner)  # settling a sidecar gives it an id
                 return
-            if not self._holds(owner, uuid):
-                return
-            others = [
+            # the index first (no disk read): an id held by one asset only, the common
+            # case after every write, needs no sidecar read at all
+            candidates = [
                 other
                 for other in map(_location, self.reader.assets_with_uuid(uuid))
-                if other != owner and self._holds(other, uuid)
+                if other != owner
             ]
+            if not candidates or not self._holds(owner, uuid):
+                return
+            others = [other for other in candidates if self._holds(other, uuid)]
             if others:
                 store.renew_uuid(SYSTEM, owner, uuid)
                 log.info(

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flask import Response, copy_current_request_context, current_app, jsonify, request
+
 from stores.errors import StoreError
 from stores.state.sqlite import open_state_db
 
+from . import context
 from .errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -144,3 +147,27 @@ class BackgroundJobs:
         self._run_sql(
             "UPDATE jobs SET status = 'done', result = ? WHERE id = ?", (json.dumps(result), job_id)
         )
+
+
+def queued(job: Job) -> Response:
+    """202 with the job to follow in `GET /api/tasks/{task_id}`."""
+    response = jsonify({"task_id": job.id, **job.public()})
+    response.status_code = 202
+    response.headers["Location"] = f"{request.script_root}/api/tasks/{job.id}"
+    return response
+
+
+def answer_or_queue(
+    kind: str, work: Callable[[Progress], dict[str, Any]], status: int = 200
+) -> Response:
+    """Run `work` now and answer its result, or, asked with `Prefer: respond-async`, run it
+    in the background: 202 with the task to follow."""
+    if "respond-async" not in request.headers.get("Prefer", "").lower():
+        response = jsonify(work(lambda _done, _total: None))
+        response.status_code = status
+        return response
+    jobs: BackgroundJobs = current_app.config["ASSETDAV_JOBS"]
+    job = jobs.start(kind, context.actor().name, copy_current_request_context(work))
+    response = queued(job)
+    response.headers["Preference-Applied"] = "respond-async"
+    return response

@@ -8,14 +8,14 @@ import json
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.queries import AssetFilter
 from stores.state.export_configs import may_read
 
 from . import context
-from .background import Progress
+from .background import Progress, queued
 from .errors import ApiError
 from .exports import run_export
 from .routes_search import search_index
@@ -99,8 +99,4 @@ def start_export() -> Response:
         done = run_export(actor, registry, media, reader, flt, readable, config, out, progress)
         return {"export": export_id, "configuration_id": config["id"], **done}
 
-    job = jobs.start("export", actor.name, work)
-    response = jsonify({"task_id": job.id, **job.public()})
-    response.status_code = 202
-    response.headers["Location"] = f"{request.script_root}/api/tasks/{job.id}"
-    return response
+    return queued(jobs.start("export", actor.name, work))

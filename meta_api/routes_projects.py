@@ -85,8 +85,10 @@ def list_assets(store_id: str, project_id: str) -> Response:
     actor = context.actor()
     tagged = None
     if query.filterByTag is not None:
-        tagged = search_index().fresh_reader().names_with_tag(
-            "asset", query.filterByTag, store.name, project.name
+        tagged = (
+            search_index()
+            .fresh_reader()
+            .names_with_tag("asset", query.filterByTag, store.name, project.name)
         )
     assets = []
     for entry in sorted(store.list_folder(actor, project), key=lambda e: e.name):

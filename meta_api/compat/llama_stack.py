@@ -223,4 +223,3 @@ def one_file(bucket: str, key: str) -> Response:
     if request.method == "DELETE":
         store.delete(context.actor(), owner)
     return jsonify(info)
-

@@ -120,5 +120,3 @@ def append_request_body(
     if record.complete:
         landing.land(service, context.actor(), record)
     return record
-
-

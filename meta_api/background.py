@@ -26,6 +26,7 @@ from .errors import ApiError
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
+Work = Callable[[Progress], dict[str, Any]]  # long work, given a way to report progress
 PROGRESS_EVERY = 0.5  # seconds between progress writes
 
 SCHEMA = """
@@ -157,17 +158,19 @@ def queued(job: Job) -> Response:
     return response
 
 
-def answer_or_queue(
-    kind: str, work: Callable[[Progress], dict[str, Any]], status: int = 200
-) -> Response:
+def start_in_background(kind: str, work: Work) -> Response:
+    """Run `work` (which may use the request's context) as the caller's job: 202."""
+    jobs: BackgroundJobs = current_app.config["ASSETDAV_JOBS"]
+    return queued(jobs.start(kind, context.actor().name, copy_current_request_context(work)))
+
+
+def answer_or_queue(kind: str, work: Work, status: int = 200) -> Response:
     """Run `work` now and answer its result, or, asked with `Prefer: respond-async`, run it
     in the background: 202 with the task to follow."""
     if "respond-async" not in request.headers.get("Prefer", "").lower():
         response = jsonify(work(lambda _done, _total: None))
         response.status_code = status
         return response
-    jobs: BackgroundJobs = current_app.config["ASSETDAV_JOBS"]
-    job = jobs.start(kind, context.actor().name, copy_current_request_context(work))
-    response = queued(job)
+    response = start_in_background(kind, work)
     response.headers["Preference-Applied"] = "respond-async"
     return response

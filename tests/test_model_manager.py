@@ -237,3 +237,65 @@ def test_pending_images_join_their_model(library):
     assert upload_image(mm, "abc", png((0, 0, 0))).status_code == 400
     assert requests.get(mm + f"images/{digest}_0.webp", params={"quality": "huge"},
                         timeout=10).status_code == 400
+
+
+def test_native_samples_of_any_asset(library):
+    """The same samples through the native API, by the asset's path: listed, added, served
+    as webp, the original over WebDAV, removed with the later ones moving down."""
+    server, roots, _mm = library
+    api = server.url + "api/models/lora/samples/style-c"
+    for colour in COLOURS[:2]:
+        added = requests.post(api, files={"image": ("x.png", png(colour))}, timeout=10)
+        assert added.status_code == 201, added.text
+    assert added.json() == {"seq": 1, "pending": False}
+    listed = requests.get(api, timeout=10).json()["samples"]
+    assert [(s["seq"], s["name"]) for s in listed] == [(0, "0.png"), (1, "1.png")]
+    original = requests.get(server.url.rstrip("/") + listed[1]["url"], timeout=10)
+    assert original.content == png(COLOURS[1])
+    low = requests.get(server.url.rstrip("/") + listed[1]["webp"], params={"quality": "low"},
+                       timeout=30)
+    assert low.status_code == 200 and max(Image.open(io.BytesIO(low.content)).size) == 256
+    assert close(colour_of(low.content), COLOURS[1])
+
+    left = requests.delete(api + "/0", timeout=10)
+    assert left.status_code == 200, left.text
+    assert [s["seq"] for s in left.json()["samples"]] == [0]
+    assert close(colour_of(requests.get(api + "/0.webp", timeout=30).content), COLOURS[1])
+    assert sorted(os.listdir(roots["models"] / "lora/style-c/samples")) == ["0.png"]
+
+    # refused: no image, another body, no such sample, no such asset, a bad quality
+    assert requests.post(api, files={"image": ("x.txt", b"text")}, timeout=10).status_code == 415
+    assert requests.post(api, data=b"raw", timeout=10).status_code == 415
+    assert requests.post(api, files={"other": ("x.png", png((0, 0, 0)))},
+                         timeout=10).status_code == 400
+    for gone in ("/5.webp", "/x.webp", "/5"):
+        method = requests.delete if not gone.endswith(".webp") else requests.get
+        assert method(api + gone, timeout=10).status_code == 404, gone
+    nowhere = requests.get(server.url + "api/models/lora/samples/none", timeout=10)
+    assert nowhere.status_code == 400 and nowhere.json()["title"]
+    assert requests.get(api + "/0.webp", params={"quality": "huge"}, timeout=10).status_code == 400
+
+
+def test_native_images_by_sha256_wait_for_their_model(library):
+    server, _roots, _mm = library
+    data = safetensors("native-late")
+    digest = hashlib.sha256(data).hexdigest()
+    api = server.url + "api/library/"
+    sent = requests.post(api + f"images/{digest}", files={"image": ("p.png", png((1, 90, 200)))},
+                         timeout=10)
+    assert sent.status_code == 201 and sent.json() == {"seq": 0, "pending": True}
+    waiting = requests.get(api + "pending-images", timeout=10).json()["images"]
+    mine = [i for i in waiting if i["sha256"] == digest]
+    assert [i["seq"] for i in mine] == [0]
+    shown = requests.get(server.url.rstrip("/") + mine[0]["url"], timeout=30)
+    assert close(colour_of(shown.content), (1, 90, 200))
+    dav = server.store_url("models")
+    assert mkcol(dav + "lora/native-late/").status_code == 201
+    assert requests.put(dav + "lora/native-late/m.safetensors", data=data, timeout=10).ok
+    again = requests.post(api + f"images/{digest}", files={"image": ("q.png", png((9, 9, 9)))},
+                          timeout=10)
+    assert again.json() == {"seq": 1, "pending": False}
+    listed = requests.get(server.url + "api/models/lora/samples/native-late", timeout=10).json()
+    assert [s["name"] for s in listed["samples"]] == ["0.png", "1.png"]
+    assert requests.post(api + "images/nothex", files={"image": ("p.png", png((0, 0, 0)))},
+                         timeout=10).status_code == 404

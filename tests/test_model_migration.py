@@ -208,3 +208,50 @@ def test_paths_outside_the_allowed_roots_and_non_administrators_are_refused(migr
                  lambda: post(mm + "migration/import_models", {"id": [1]},
                               auth=auth("writer"))):
         assert call().status_code == 403
+    native = server.url + "api/library/"
+    assert post(native + "migrate", {"source": "/etc"}, auth=auth("admin")).status_code == 403
+    for call in (lambda: post(native + "scan", {}, auth=auth("writer")),
+                 lambda: requests.get(native + "staged", auth=auth("writer"), timeout=10),
+                 lambda: post(native + "import", {"ids": [1]}, auth=auth("writer"))):
+        assert call().status_code == 403
+
+
+def finished(server: Server, started: requests.Response) -> dict:
+    """The task's record once it has run (the native routes always answer 202)."""
+    assert started.status_code == 202, started.text
+    url = server.url.rstrip("/") + started.headers["Location"]
+    deadline = time.monotonic() + 20
+    while (task := requests.get(url, timeout=10).json())["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert task["status"] == "done", task
+    return task
+
+
+def test_native_library_migrates_and_imports_as_tasks(migrating):
+    """The same work through /api/library: tasks with results; an image sent for a model
+    before its import joins it at the import."""
+    server, library, allowed, _mm = migrating
+    native = server.url + "api/library/"
+    sent = requests.post(native + f"images/{sha(M1)}", files={"image": ("a.png", png((5, 5, 5)))},
+                         timeout=10)
+    assert sent.json() == {"seq": 0, "pending": True}
+    migrated = finished(server, post(native + "migrate", {
+        "source": str(allowed / "legacy" / "library.db"),
+        "images": str(allowed / "legacy" / "images")}))
+    assert migrated["kind"] == "model-migration"
+    assert migrated["result"]["db_migration"]["staged"] == 2
+    staged = requests.get(native + "staged", timeout=10).json()["models"]
+    by_sha = {m["sha256"]: m for m in staged}
+    assert by_sha[sha(M1)]["images"] == 2 and by_sha[sha(M1)]["name"] == "Anime style"
+    imported = finished(server, post(native + "import", {"ids": [by_sha[sha(M1)]["id"]]}))
+    assert [s["sha256"] for s in imported["result"]["success"]] == [sha(M1)]
+    samples = requests.get(server.url + "api/models/lora/samples/Anime%20style",
+                           timeout=10).json()["samples"]
+    assert len(samples) == 3  # the legacy library's two, then the one that waited
+    assert requests.get(native + "pending-images", timeout=10).json() == {"images": []}
+    assert [m["sha256"] for m in requests.get(native + "staged", timeout=10).json()["models"]
+            ] == [sha(M2)]
+    scanned = finished(server, post(native + "scan", {"type": "lora"}))
+    assert scanned["result"]["status"] == "success"
+    assert post(native + "import", {"ids": [1], "conflict_strategy": "maybe"}).status_code == 400

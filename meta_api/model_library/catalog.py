@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from stores.transfer import move
 
 from .. import context
 from ..asset_answers import iso, main_file
-from ..background import Progress
+from ..background import Progress, Work
 from ..errors import ApiError
 from ..form_upload import SpooledForm, spool_form
 from ..requests import stream_body
@@ -45,7 +45,6 @@ from .staging import Staging
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 MAX_IMAGE_BYTES = 64 << 20  # a sample image
-Work = Callable[[Progress], dict[str, Any]]
 
 
 def library() -> FileStore:

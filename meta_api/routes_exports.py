@@ -12,9 +12,8 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.queries import AssetFilter
-from stores.state.export_configs import may_read
 
-from . import context
+from . import context, export_configurations
 from .background import Progress, queued
 from .errors import ApiError
 from .exports import run_export
@@ -78,14 +77,8 @@ def _filter(flt: ExportFilter) -> AssetFilter:
 def start_export() -> Response:
     """Start an export (202); follow it, then download it, with GET /api/tasks/{task_id}."""
     body: ExportRequest = request.context.json
-    config = current_app.config["ASSETDAV_EXPORT_CONFIGS"].get(body.configuration_id)
+    config = export_configurations.by_id(body.configuration_id, change=False)
     actor = context.actor()
-    if config is None or not may_read(actor, config):
-        raise ApiError(
-            404,
-            "No export configuration",
-            f"There is no configuration {body.configuration_id!r} you may use.",
-        )
     flt = _filter(body.filter)
     readable = context.registry().readable(actor, include_public=body.filter.include_public)
     reader = search_index().fresh_reader()

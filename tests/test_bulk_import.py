@@ -165,3 +165,23 @@ def test_a_thousand_rows_with_a_restart(importing):
                             headers={"Content-Type": "text/csv"}, timeout=10)
     assert refused.status_code == 400 and "colour" in refused.json()["description"]
     assert requests.get(bulk + "nope", timeout=10).status_code == 404
+
+    # the native route: a multipart CSV into a project of a store given in the query
+    native = api + "bulk-imports"
+    small = f"source,asset\n{allowed}/local1.png,n1\nftp://x/y.png,n2\n".encode()
+    started = requests.post(native, params={"store": "demo", "project": "native"},
+                            files={"file": ("rows.csv", small, "text/csv")}, timeout=30)
+    assert started.status_code == 202, started.text
+    assert started.headers["Location"].endswith("/api/bulk-imports/" + started.json()["id"])
+    job = wait(server.url.rstrip("/") + started.headers["Location"],
+               lambda j: j["status"] == "done")
+    assert (job["succeeded"], job["failed"]) == (1, 1)
+    assert (root / "native/n1/1/local1.png").read_bytes() == png(5001)
+    native_errors = requests.get(native + f"/{job['id']}/errors", timeout=10).json()
+    assert [(e["row"], e["column"]) for e in native_errors] == [(2, "source")]
+    for params in ({"colour": "red"}, {"store": "nowhere"}):
+        answer = requests.post(native, params=params, data=small,
+                               headers={"Content-Type": "text/csv"}, timeout=10)
+        assert answer.status_code in (400, 404) and answer.json()["title"], params
+    assert requests.post(native, data=small, headers={"Content-Type": "image/png"},
+                         timeout=10).status_code == 415

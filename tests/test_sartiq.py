@@ -97,3 +97,32 @@ def test_presigned_upload_and_export_configurations(make_server):
     assert requests.get(me, auth=writer, timeout=10).json()["name"] == "Archive"
     assert requests.delete(org, auth=writer, timeout=10).status_code == 200
     assert requests.get(org, auth=reader, timeout=10).status_code == 404
+
+    # the native API: the same records, listed as those one may use
+    native = server.url + "api/export-configurations"
+    shared = requests.post(native, auth=writer, timeout=10, json={
+        "name": "Team native", "organization_id": "teamA", "image_format": "png"})
+    assert shared.status_code == 201, shared.text
+    assert shared.json()["organization_id"] == "teamA"
+    one = f"{native}/{shared.json()['id']}"
+    assert [c["name"] for c in requests.get(native, auth=writer, timeout=10).json()] == [
+        "Archive", "Team native"]
+    assert [c["name"] for c in requests.get(native, auth=reader, timeout=10).json()] == [
+        "For reader", "Team native"]
+    assert requests.get(native, auth=OUTSIDER, timeout=10).json() == []
+    assert requests.get(one, auth=OUTSIDER, timeout=10).status_code == 404
+    assert requests.patch(one, auth=reader, json={"name": "x"}, timeout=10).status_code == 403
+    assert requests.post(native, auth=writer, json={"name": "x", "organization_id": "elsewhere"},
+                         timeout=10).status_code == 403
+    assert requests.post(native, auth=writer, json={"naming_convention_template": "{x"},
+                         timeout=10).status_code == 400
+    renamed = requests.patch(one, auth=writer, json={"name": "Team png"}, timeout=10)
+    assert renamed.json()["name"] == "Team png" and renamed.json()["image_format"] == "png"
+    # the Sartiq face sees the organization's configuration made natively
+    assert requests.get(org, auth=reader, timeout=10).json()["name"] == "Team png"
+    # an export with a configuration the caller may not read is refused like a missing one
+    refused = requests.post(server.url + "api/exports", auth=OUTSIDER, timeout=10,
+                            json={"configuration_id": shared.json()["id"], "filter": {}})
+    assert refused.status_code == 404
+    assert requests.delete(one, auth=writer, timeout=10).status_code == 200
+    assert requests.get(one, auth=writer, timeout=10).status_code == 404

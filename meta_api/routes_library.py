@@ -187,7 +187,13 @@ def delete_sample(store_id: str, project_id: str, asset_id: str, seq: str) -> Re
     "model library",
     "Add a sample image to the model with this sha256 (multipart: `image`); pending, and "
     "joining the model when it is imported, while no model has it.",
-    {"201": "added", "404": "not a sha256", "413": "too large", "415": "no image"},
+    {
+        "201": "added",
+        "400": "no image, or a bad path",
+        "404": "not a sha256",
+        "413": "too large",
+        "415": "no image",
+    },
     media_type="application/json",
 )
 def add_model_image(sha256: str) -> Response:

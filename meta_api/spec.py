@@ -215,9 +215,33 @@ def _openapi_path(rule: str) -> str:
 blueprint = Blueprint("openapi", __name__)
 
 
+COMPAT = "/compat/"  # the other systems' faces: their own part of the documentation
+PARTS = ("native", "compat")
+
+
 @blueprint.get("/openapi.json")
-def openapi() -> Response:
-    return jsonify(openapi_document(current_app))
+def openapi() -> Response | tuple[Response, int]:
+    """The whole document, or `?part=native` (assetdav's own API) or `?part=compat` (the
+    faces of the systems it replaces): the pages show one part at a time, as Swagger UI
+    stops rendering operations past about 130 in one document."""
+    document = openapi_document(current_app)
+    part = request.args.get("part")
+    if part is None:
+        return jsonify(document)
+    if part not in PARTS:
+        return jsonify({"title": "Bad parameter", "description": "part is native or compat."}), 400
+    compat = part == "compat"
+    document["paths"] = {
+        path: ops for path, ops in document["paths"].items() if path.startswith(COMPAT) == compat
+    }
+    used = {
+        tag
+        for ops in document["paths"].values()
+        for op in ops.values()
+        for tag in op.get("tags", [])
+    }
+    document["tags"] = [t for t in document.get("tags", []) if t["name"] in used]
+    return jsonify(document)
 
 
 @blueprint.get("/doc/")

@@ -420,6 +420,13 @@ def test_openapi_document_lists_every_route(api):
         "patch",
         "delete",
     }
+    # the documentation pages show it in two parts: assetdav's own routes, the faces
+    native = requests.get(api + "openapi.json?part=native", timeout=5).json()["paths"]
+    compat = requests.get(api + "openapi.json?part=compat", timeout=5).json()["paths"]
+    assert set(native) | set(compat) == set(paths) and not set(native) & set(compat)
+    assert all(p.startswith("/compat/") for p in compat) and "/api/list" in native
+    bad = requests.get(api + "openapi.json?part=both", timeout=5)
+    assert bad.status_code == 400 and bad.json()["title"] == "Bad parameter"
 
 
 def test_what_webdav_changes_the_api_shows_at_once(server, api):

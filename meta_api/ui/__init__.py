@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from stores import Location
 from stores.errors import NotFound, StoreError
@@ -16,6 +24,7 @@ from .. import context
 from ..auth import Unauthorized, users
 from ..errors import ApiError, store_error_response
 from ..media import preview_key, preview_url
+from ..model_library import catalog
 from ..projects import project_meta, readable_projects
 
 blueprint = Blueprint(
@@ -81,6 +90,8 @@ def store_page(store_id: str) -> str:
         projects=cards,
         dav_url=f"{base}/{quote(store.name)}/",
         may_write=store.may_write(actor, store.locate("")),
+        is_library=store.name == _library_name(),
+        may_administer=store.policy.can_administer(actor),
     )
 
 
@@ -128,7 +139,25 @@ def asset_page(store_id: str, project_id: str, asset_id: str) -> str:
         dav_url=base + "/",
         may_write=store.may_write(actor, asset),
         index_name=public["index_file"].rsplit("/", 1)[-1] if public["version"] else "",
+        samples_url=(
+            f"/api/{quote(store.name)}/{quote(asset.parts[0])}/samples/{quote(asset.name)}"
+        ),
+        show_samples=bool(store.samples(asset)) or store.name == _library_name(),
     )
+
+
+@blueprint.get("/library")
+def library_page() -> str:
+    """The model library's administration: staged models to import, scan and migration."""
+    catalog.require_administrator("administer the model library")
+    name = _library_name()
+    if not name:
+        raise ApiError(404, "No model library", "Set models.store to a store's name first.")
+    return render_template("library.html", store=name)
+
+
+def _library_name() -> str:
+    return current_app.config.get("ASSETDAV_MODELS_STORE") or ""
 
 
 def _may_list(store: Any) -> bool:

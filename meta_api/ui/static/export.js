@@ -1,6 +1,7 @@
 // Export the assets of the current view (the grid's filters) into one zip with one of
-// your export configurations (POST /api/exports), follow the task, then offer its zip.
-// Without a configuration yet, a default one (webp, JSON metadata) is made on first use.
+// the export configurations you may use (POST /api/exports), follow the task, then offer
+// its zip. Without a configuration yet, a default one (webp, JSON metadata) is made on
+// first use; the "New export configuration" form makes others.
 "use strict";
 
 (() => {
@@ -8,7 +9,8 @@
   const select = document.getElementById("export-config");
   const status = document.getElementById("export-status");
   const browser = document.getElementById("browser");
-  const CONFIGS = "/compat/sartiq/api/v1/users/me/export-configuration";
+  const CONFIGS = "/api/export-configurations";
+  const configForm = document.getElementById("export-config-form");
   if (!form) return;
 
   function option(value, text) {
@@ -19,7 +21,7 @@
   }
 
   async function loadConfigurations() {
-    const response = await api(`${CONFIGS}s`);
+    const response = await api(CONFIGS);
     const found = response.ok ? await response.json() : [];
     select.replaceChildren(
       ...found.map((c) => option(c.id, `${c.name} (${c.image_format}, ${c.metadata_adapter})`)),
@@ -41,17 +43,34 @@
     return config.id;
   }
 
-  async function follow(taskId) {
-    for (;;) {
-      const response = await api(`/api/tasks/${encodeURIComponent(taskId)}`);
-      if (!response.ok) throw new Error(await apiError(response));
-      const task = await response.json();
-      if (task.status === "done") return task;
-      if (task.status === "failed") throw new Error(task.error || "The export failed.");
+  if (configForm) {
+    configForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const configStatus = document.getElementById("config-status");
+      const body = {
+        name: configForm.name.value.trim(),
+        image_format: configForm.image_format.value,
+        metadata_adapter: configForm.metadata_adapter.value,
+      };
+      if (configForm.naming_convention_template.value.trim()) {
+        body.naming_convention_template = configForm.naming_convention_template.value.trim();
+      }
+      try {
+        const config = await postJson(CONFIGS, body);
+        await loadConfigurations();
+        select.value = config.id;
+        configStatus.textContent = `Saved: ${config.name}.`;
+      } catch (error) {
+        configStatus.textContent = error.message;
+      }
+    });
+  }
+
+  function follow(taskId) {
+    return followTask(`/api/tasks/${encodeURIComponent(taskId)}`, (task) => {
       const { done, total } = task.progress || {};
       status.textContent = total ? `Exporting ${done} of ${total}…` : "Exporting…";
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+    });
   }
 
   form.addEventListener("submit", async (event) => {

@@ -112,6 +112,13 @@ def _seq(text: str) -> int:
     return int(text)
 
 
+def _quality() -> str:
+    quality = request.args.get("quality", "high")
+    if quality not in QUALITIES or set(request.args) - {"quality"}:
+        raise ApiError(400, "Bad parameter", f"quality is one of {', '.join(QUALITIES)}.")
+    return quality
+
+
 @blueprint.get("/<store_id>/<project_id>/samples/<asset_id>")
 @endpoint(ok=Samples, errors=(400, 404), tags=TAGS)
 def list_samples(store_id: str, project_id: str, asset_id: str) -> Response:
@@ -155,9 +162,7 @@ def add_sample(store_id: str, project_id: str, asset_id: str) -> Response:
     media_type="image/webp",
 )
 def sample_webp(store_id: str, project_id: str, asset_id: str, seq: str) -> Response:
-    quality = request.args.get("quality", "high")
-    if quality not in QUALITIES or set(request.args) - {"quality"}:
-        raise ApiError(400, "Bad parameter", f"quality is one of {', '.join(QUALITIES)}.")
+    quality = _quality()
     store, asset = context.asset(store_id, project_id, asset_id)
     store.check_read(context.actor(), asset)
     path, digest = catalog.sample_file(store, asset, _seq(seq))
@@ -218,11 +223,30 @@ def pending_images() -> Response:
         {
             "sha256": sha,
             "seq": seq,
-            "url": f"/compat/model-manager/api/images/pending/{sha}_{seq}.webp",
+            "url": f"/api/library/pending-images/{sha}_{seq}.webp",
         }
         for sha, seq, _path in catalog.pending()
     ]
     return jsonify({"images": images})
+
+
+@blueprint.get("/library/pending-images/<sha256>_<seq>.webp")
+@documented_by_hand(
+    "/api/library/pending-images/{sha256}_{seq}.webp",
+    "get",
+    "model library",
+    "An image waiting for its model, as webp (administrators).",
+    {"200": "the image as webp", "400": "a bad parameter", "404": "no such image"},
+    query={"quality": {"type": "string", "enum": list(QUALITIES), "default": "high"}},
+    media_type="image/webp",
+)
+def pending_webp(sha256: str, seq: str) -> Response:
+    catalog.require_administrator("see the pending images")
+    quality = _quality()
+    if not catalog.SHA256.fullmatch(sha256):
+        raise ApiError(404, "Image not found", f"{sha256[:80]!r} is not a sha256.")
+    path, digest = catalog.pending_file(sha256, _seq(seq))
+    return send_preview(path, digest, quality, f"{sha256}_{seq}-{quality}.webp")
 
 
 @blueprint.get("/library/staged")

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from index.queries import AssetFilter
 from stores import model
 from stores.errors import NotFound
-from stores.hashing import hash_file
 
 from .. import context
 from ..background import answer_or_queue
@@ -285,11 +284,8 @@ def pending_image(base: str) -> Response:
     match = BASE_NAME.fullmatch(base)
     if match is None or match.group(2) is None:
         raise ApiError(404, "Image not found", f"{base[:80]!r} is not <sha256>_<seq>.")
-    paths = {seq: path for _sha, seq, path in catalog.pending(match.group(1).lower())}
-    path = paths.get(int(match.group(2)))
-    if path is None:
-        raise ApiError(404, "Image not found", f"There is no pending image {base!r}.")
-    return send_preview(path, hash_file(path)[1], query.quality, f"{base}.webp")
+    path, digest = catalog.pending_file(match.group(1), int(match.group(2)))
+    return send_preview(path, digest, query.quality, f"{base}.webp")
 
 
 @blueprint.get("/api/images/get_img_num")

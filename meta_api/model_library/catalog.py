@@ -179,6 +179,15 @@ def pending(sha256: str | None = None) -> list[tuple[str, int, Path]]:
     return sorted(found)
 
 
+def pending_file(sha256: str, seq: int) -> tuple[Path, str]:
+    """A pending image's file and content hash (404 when there is none)."""
+    paths = {n: path for _sha, n, path in pending(sha256.lower())}
+    path = paths.get(seq)
+    if path is None:
+        raise ApiError(404, "Image not found", f"There is no pending image {sha256}_{seq}.")
+    return path, hash_file(path)[1]
+
+
 def model_with_samples(sha256: str) -> tuple[FileStore, Location] | None:
     """The model of this sha256 with its pending images joined to it, or None."""
     try:

@@ -88,7 +88,7 @@ def test_stage_import_and_keep_sample_images(site, browser):
         page.wait_for_function(
             "document.getElementById('find-status').textContent.startsWith('Staged 1 model')"
         )
-        row = page.locator("#staged-rows tr")
+        row = page.locator("#staged-rows tr:has(input)")
         row.wait_for()
         assert "pixel" in row.inner_text() and "loras" in row.inner_text()
         page.check("#select-all")
@@ -96,7 +96,8 @@ def test_stage_import_and_keep_sample_images(site, browser):
         page.wait_for_function(
             "document.getElementById('import-status').textContent.startsWith('Imported 1 of 1')"
         )
-        assert page.locator("#staged-rows tr").count() == 0
+        assert page.locator("#staged-rows tr:has(input)").count() == 0
+        assert page.inner_text("#staged-rows") == "Nothing is staged."
         landed = list(roots["models"].glob("loras/*/*/pixel.safetensors"))
         assert len(landed) == 1 and landed[0].read_bytes() == MODEL
         asset = landed[0].parent.parent
@@ -168,6 +169,20 @@ def test_save_an_export_configuration_from_a_project(site, browser):
         )
         chosen = page.locator("#export-config option:checked").inner_text()
         assert chosen.startswith("Catalogue (png")
+        # another, then deleted again from the page
+        page.fill("#config-name", "Temporary")
+        page.fill("#config-template", "")
+        page.click("#export-config-form button[type=submit]")
+        page.wait_for_function(
+            "document.getElementById('config-status').textContent === 'Saved: Temporary.'"
+        )
+        assert page.locator("#export-config option:checked").inner_text().startswith("Temporary")
+        page.click("#export-config-delete")
+        page.wait_for_function(
+            "document.getElementById('export-status').textContent.startsWith('Deleted: Temporary')"
+        )
+        options = page.locator("#export-config option").all_inner_texts()
+        assert [o.split(" (")[0] for o in options] == ["Catalogue"]
         page.fill("#config-template", "{unclosed")
         page.fill("#config-name", "Broken")
         page.click("#export-config-form button[type=submit]")

@@ -31,8 +31,6 @@
       const job = await followTask(started.headers.get("Location"), (j) => {
         status.textContent = `Imported ${j.processed} of ${j.total_rows} rows…`;
       });
-      status.textContent =
-        `Done: ${job.succeeded} of ${job.total_rows} rows imported, ${job.failed} failed.`;
       if (job.failed) {
         const errors = await (await api(`/api/bulk-imports/${job.id}/errors`)).json();
         table.tBodies[0].replaceChildren(
@@ -44,6 +42,8 @@
         );
         table.hidden = false;
       }
+      status.textContent =
+        `Done: ${job.succeeded} of ${job.total_rows} rows imported, ${job.failed} failed.`;
     } catch (error) {
       status.textContent = error.message;
     } finally {

@@ -43,6 +43,17 @@
     return config.id;
   }
 
+  document.getElementById("export-config-delete").addEventListener("click", async () => {
+    const chosen = select.selectedOptions[0];
+    if (!select.value || !chosen) return;
+    const response = await api(`${CONFIGS}/${encodeURIComponent(select.value)}`, {
+      method: "DELETE",
+    });
+    const message = response.ok ? `Deleted: ${chosen.textContent}.` : await apiError(response);
+    await loadConfigurations();
+    status.textContent = message;
+  });
+
   if (configForm) {
     configForm.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -75,7 +86,7 @@
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const button = form.querySelector("button");
+    const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     status.textContent = "Starting the export…";
     try {

@@ -40,7 +40,13 @@
         return row;
       }),
     );
-    if (!models.length) importStatus.textContent = "Nothing is staged.";
+    if (!models.length) {
+      const row = document.createElement("tr");
+      const empty = cell("Nothing is staged.");
+      empty.colSpan = 6;
+      row.append(empty);
+      rows.replaceChildren(row);
+    }
   }
 
   async function loadPending() {
@@ -60,27 +66,33 @@
     );
   }
 
+  // Start the work, follow its task, then show the lists as they are now and, last, what
+  // came of it (so the message is there once the lists are).
   async function run(url, body, status, describe) {
     status.textContent = "Starting…";
+    let result = null;
+    let message;
     try {
       const started = await postJson(url, body);
       const task = await followTask(`/api/tasks/${started.task_id}`, (t) => {
         const { done, total } = t.progress || {};
         status.textContent = total ? `Working: ${done} of ${total}…` : "Working…";
       });
-      status.textContent = describe(task.result);
-      return task.result;
+      result = task.result;
+      message = describe(result);
     } catch (error) {
-      status.textContent = error.message;
-      return null;
-    } finally {
-      await loadStaged();
-      await loadPending();
+      message = error.message;
     }
+    await loadStaged();
+    await loadPending();
+    status.textContent = message;
+    return result;
   }
 
   selectAll.addEventListener("change", () => {
-    for (const box of rows.querySelectorAll("input[type=checkbox]")) box.checked = selectAll.checked;
+    for (const box of rows.querySelectorAll("input[type=checkbox]")) {
+      box.checked = selectAll.checked;
+    }
   });
 
   importForm.addEventListener("submit", async (event) => {

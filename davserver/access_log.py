@@ -1,4 +1,5 @@
-"""One log line per request: method, path, status, bytes, time, user. Never credentials."""
+"""One log line per request: method, path, status, bytes, time, user (and, in a cluster,
+the node that served it). Never credentials."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class AccessLog:
-    def __init__(self, app: WsgiApp) -> None:
+    def __init__(self, app: WsgiApp, node: str = "") -> None:
         self.app = app
+        self.node = node  # a cluster node's name, at the end of each line
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -40,8 +42,7 @@ class AccessLog:
                 close()
             self._log(environ, status[0], sent, time.monotonic() - started)
 
-    @staticmethod
-    def _log(environ: dict[str, Any], status: str, sent: int, seconds: float) -> None:
+    def _log(self, environ: dict[str, Any], status: str, sent: int, seconds: float) -> None:
         # The query string may carry a token; it is never logged. The path is quoted with
         # its control characters escaped: a client cannot write a line of its own.
         path = request_path(environ.get("PATH_INFO", ""))
@@ -49,7 +50,7 @@ class AccessLog:
             path += "?…"
         actor = environ.get("assetdav.actor")
         log.info(
-            "%s %s %s %s %d %.1fms %s",
+            "%s %s %s %s %d %.1fms %s" + (" node=%s" if self.node else ""),
             printable(environ.get("REMOTE_ADDR", "-")),
             printable(environ.get("REQUEST_METHOD", "-")),
             path,
@@ -57,4 +58,5 @@ class AccessLog:
             sent,
             seconds * 1000,
             printable(actor.name) if actor is not None else "-",
+            *((printable(self.node),) if self.node else ()),
         )

@@ -33,6 +33,7 @@ from stores.users import UserDirectory
 from .access_log import AccessLog
 from .access_times import AccessTimes
 from .auth import UsersDomainController
+from .cluster import join_cluster
 from .config import Settings
 from .conversion import ConversionMiddleware
 from .created_status import CreatedStatus
@@ -210,15 +211,20 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     registry = registry or build_registry(settings)
     users = build_users(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    props = SqlitePropertyManager(settings.state_dir / "dav-properties.sqlite")
-    locks = SqliteLockStorage(settings.state_dir / "dav-locks.sqlite")
+    cluster = join_cluster(settings) if settings.cluster.redis_url else None
+    if cluster is not None:
+        props, locks = cluster.props, cluster.locks
+        users.throttle = cluster.throttle(settings.failed_login_delay_max)
+    else:
+        props = SqlitePropertyManager(settings.state_dir / "dav-properties.sqlite")
+        locks = SqliteLockStorage(settings.state_dir / "dav-locks.sqlite")
     provider = AssetDAVProvider(
         registry,
         show_sidecars=settings.show_sidecars,
         propfind_depth_infinity=settings.webdav.propfind_depth_infinity,
     )
     search = SearchIndex(
-        settings.state_dir / "index",
+        settings.index.folder(settings.state_dir),
         registry,
         watch=settings.index.watch,
         reconcile_interval=settings.index.reconcile_interval,
@@ -268,7 +274,11 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     )
     workers = build_workers(settings, registry)
     secret = load_secret(settings.state_dir / "token-secret")
-    spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
+    if cluster is not None:
+        dav.lock_manager._lock = cluster.lock_guard()  # LOCKs exclusive across the nodes
+        spent = cluster.spent
+    else:
+        spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
     uploads = build_uploads(settings)
     accessed = AccessTimes(settings.state_dir / "asset-access.sqlite")
     tag_ids = SqliteTagIds(settings.state_dir / "tag-ids.sqlite")
@@ -321,8 +331,13 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             ),
         },
     )
-    wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)))
+    wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)), cluster.node if cluster else "")
     app = Application(wsgi, registry, users)
+    if cluster is not None:
+        stream = cluster.change_stream(registry.feed)
+        search.cluster_barrier = stream.caught_up
+        stream.start()
+        app.closers += [stream.stop, cluster.close]
     search.start()
     workers.start()
     uploads.start()

@@ -36,6 +36,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--log-level", dest="log_level", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     parser.add_argument(
+        "--index-path",
+        dest="index_path",
+        help="the search index's folder (default <state-dir>/index; a node's own in a cluster)",
+    )
+    parser.add_argument(
         "--sha256",
         action="store_const",
         const=True,
@@ -58,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         dest="allow_anonymous",
         help="allow serving without users on a non-loopback address",
+    )
+    serve_cmd.add_argument(
+        "--redis-url",
+        dest="redis_url",
+        help="join a cluster of nodes over one shared tree (cluster.redis_url)",
+    )
+    serve_cmd.add_argument(
+        "--node-name", dest="node_name", help="this node's name in a cluster (cluster.node_name)"
     )
 
     check_cmd = commands.add_parser("check", help="compare sidecars with the files on disk")
@@ -84,7 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    keys = ("host", "port", "state_dir", "allow_anonymous", "log_level", "stores", "hash_sha256")
+    keys = (
+        "host",
+        "port",
+        "state_dir",
+        "allow_anonymous",
+        "log_level",
+        "stores",
+        "hash_sha256",
+        "redis_url",
+        "node_name",
+        "index_path",
+    )
     overrides = {key: getattr(args, key, None) for key in keys}
     return load_settings(args.config, overrides)
 
@@ -124,7 +148,7 @@ def run_check(settings: Settings, quick: bool) -> int:
 def run_reindex(settings: Settings, only: list[str] | None, processes: int = 0) -> int:
     """A fresh index from the tree; with --store, only those stores are redone in place."""
     registry = build_registry(settings)
-    path = settings.state_dir / "index"
+    path = settings.index.folder(settings.state_dir)
     bar = ProgressBar("indexing")
     count = (
         reindex_stores(path, registry, bar)
@@ -145,8 +169,7 @@ def run_derive(settings: Settings) -> int:
     finally:
         media.close()
     print(
-        f"{done.files} images, videos and PDFs; {done.made} previews made in "
-        f"{media.cache.root}",
+        f"{done.files} images, videos and PDFs; {done.made} previews made in {media.cache.root}",
         file=sys.stderr,
     )
     return 0

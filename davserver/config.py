@@ -49,6 +49,10 @@ class IndexSettings:
     watch: bool = True  # inotify: such edits are found within seconds
     reconcile_interval: int = 300  # seconds between full comparisons of tree and index
     read_timeout: int = 10  # seconds a search waits for the index to take in recent writes
+    path: Path | None = None  # None: <state_dir>/index; a node's own folder in a cluster
+
+    def folder(self, state_dir: Path) -> Path:
+        return self.path or state_dir / "index"
 
 
 @dataclass
@@ -177,6 +181,14 @@ class AssetSettings:
 
 
 @dataclass
+class ClusterSettings:
+    """Several nodes over one shared tree, coordinated through Redis (off when no URL)."""
+
+    redis_url: str = ""  # redis://host:port/db; "" = one process, no Redis
+    node_name: str = ""  # in the access log and the change stream; "" = <hostname>:<port>
+
+
+@dataclass
 class WebdavSettings:
     propfind_depth_infinity: bool = False  # answer PROPFIND Depth: infinity (else 403)
 
@@ -209,6 +221,7 @@ class Settings:
     models: ModelSettings = field(default_factory=ModelSettings)
     migration: MigrationSettings = field(default_factory=MigrationSettings)
     sartiq: SartiqSettings = field(default_factory=SartiqSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     config_file: Path | None = None
 
     @property
@@ -244,6 +257,9 @@ ENV_VARS = {
     "ASSETDAV_HASH_SHA256": "hash_sha256",
     "ASSETDAV_DOWNLOAD_ALLOW_HOSTS": "download_allow_hosts",
     "ASSETDAV_MIGRATION_ALLOWED_ROOTS": "migration_allowed_roots",
+    "ASSETDAV_REDIS_URL": "redis_url",
+    "ASSETDAV_NODE_NAME": "node_name",
+    "ASSETDAV_INDEX_PATH": "index_path",
 }
 
 
@@ -422,10 +438,12 @@ def _workers_from_yaml(raw: Any, workers: WorkerSettings, source: str) -> None:
         setattr(workers, key, _as_int(value, f"{source}workers.{key}", low, high))
 
 
-def _index_from_yaml(raw: Any, index: IndexSettings, source: str) -> None:
-    raw = _options(raw, f"{source}index", ("watch", "reconcile_interval", "read_timeout"))
+def _index_from_yaml(raw: Any, index: IndexSettings, source: str, base: Path) -> None:
+    raw = _options(raw, f"{source}index", ("watch", "reconcile_interval", "read_timeout", "path"))
     if raw is None:
         return
+    if "path" in raw:
+        index.path = _resolve(str(raw["path"]), base) if raw["path"] else None
     if "watch" in raw:
         index.watch = _as_bool(raw["watch"], f"{source}index.watch")
     if "reconcile_interval" in raw:
@@ -434,6 +452,17 @@ def _index_from_yaml(raw: Any, index: IndexSettings, source: str) -> None:
         )
     if "read_timeout" in raw:
         index.read_timeout = _as_int(raw["read_timeout"], f"{source}index.read_timeout", 1, 600)
+
+
+def _cluster_text(value: Any, where: str) -> str:
+    text = "" if value is None else str(value).strip()
+    if (
+        where.endswith("redis_url")
+        and text
+        and not text.startswith(("redis://", "rediss://", "unix://"))
+    ):
+        raise ConfigError(f"{where} is a redis://HOST:PORT/DB URL, not {text!r}.")
+    return text
 
 
 MAX_UPLOAD_EXPIRE = 366 * 86400  # seconds
@@ -509,7 +538,7 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
     elif key == "worker_threads":
         settings.workers.threads = _as_int(value, f"{source}workers.threads", 0, 64)
     elif key == "index":
-        _index_from_yaml(value, settings.index, source)
+        _index_from_yaml(value, settings.index, source, base)
     elif key == "index_watch":
         settings.index.watch = _as_bool(value, f"{source}index.watch")
     elif key == "reconcile_interval":
@@ -574,6 +603,14 @@ def _apply(settings: Settings, key: str, value: Any, base: Path, source: str) ->
         settings.downloads.allow_hosts = _host_list(value, source)
     elif key == "hash_sha256":
         settings.hashes.sha256 = _as_bool(value, f"{source}hashes.sha256")
+    elif key == "cluster":
+        raw = _options(value, f"{source}cluster", ("redis_url", "node_name")) or {}
+        for option, text in raw.items():
+            setattr(settings.cluster, option, _cluster_text(text, f"{source}cluster.{option}"))
+    elif key in ("redis_url", "node_name"):
+        setattr(settings.cluster, key, _cluster_text(value, f"{source}cluster.{key}"))
+    elif key == "index_path":
+        settings.index.path = _resolve(str(value), base) if value else None
     else:
         raise ConfigError(f"Unknown setting {source}{key!r}.")
 

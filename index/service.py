@@ -106,6 +106,9 @@ class SearchIndex:
             target=self._reconcile_loop, name="reconciler", daemon=True
         )
         self.ready = threading.Event()
+        # in a cluster: wait (at most the given seconds) for the other nodes' changes that
+        # were acknowledged before a read began (stores/state/redis.py ChangeStream)
+        self.cluster_barrier: Callable[[float], bool] | None = None
 
     def start(self) -> None:
         self.ids.start()
@@ -129,6 +132,12 @@ class SearchIndex:
     def fresh_reader(self) -> IndexReader:
         """The reader, once the index has every change acknowledged before this call (a
         client reads its own writes); IndexBehind when that takes over `read_timeout`."""
+        barrier = self.cluster_barrier
+        if barrier is not None and not barrier(self.read_timeout):
+            raise IndexBehind(
+                "The search index is catching up with other nodes' changes (or the cluster's "
+                "Redis is unreachable); ask again in a moment."
+            )
         if not self.writer.wait_for(self.registry.feed.last_seq, self.read_timeout):
             raise IndexBehind(
                 "The search index is catching up with recent changes; ask again in a moment."

@@ -25,6 +25,7 @@ class Change:
     where: Location
     is_folder: bool
     dest: Location | None = None
+    origin: str = ""  # "": made here; else the cluster node that made it (stores/state/redis)
 
 
 Listener = Callable[[Change, int], None]  # the change and its sequence number

@@ -12,6 +12,12 @@ MAX_DELAY = 5.0
 FORGET_AFTER = 900.0
 
 
+def delay_after(count: int, free: int, max_delay: float) -> float:
+    """Seconds to wait after `count` recent failures of which `free` cost nothing."""
+    extra = count - free
+    return 0.0 if extra < 0 else min(max_delay, 0.25 * 2 ** min(extra, 16))
+
+
 class LoginThrottle:
     def __init__(self, max_delay: float = MAX_DELAY) -> None:
         self.max_delay = max_delay
@@ -30,8 +36,7 @@ class LoginThrottle:
             count, last = self._failures.get(key, (0, 0.0))
         if time.monotonic() - last > FORGET_AFTER:
             return 0.0
-        extra = count - free
-        return 0.0 if extra < 0 else min(self.max_delay, 0.25 * 2 ** min(extra, 16))
+        return delay_after(count, free, self.max_delay)
 
     def wait(self, address: str, user: str = "") -> None:
         delay = self.delay_for(address, user)

@@ -73,6 +73,8 @@ class PreviewMaker:
     def _on_change(self, change: Change, _seq: int) -> None:
         """Called in the write path: only queues, and notes that writes are going on."""
         self._last_write = time.monotonic()
+        if change.origin:
+            return  # another cluster node's write: that node makes its previews
         where = change.dest or change.where
         if change.kind == DELETED or where.level < ASSET_LEVEL:
             return

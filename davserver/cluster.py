@@ -1,0 +1,78 @@
+"""Joining a cluster (`cluster.redis_url`): several nodes over one shared tree. What is
+not the tree moves from the state dir to Redis (stores/state/redis.py,
+davserver/redis_state.py), and every node's index follows the others' changes through
+a Redis stream. Without a URL none of this is imported."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Settings
+
+log = logging.getLogger("assetdav")
+
+
+def node_name(settings: Settings) -> str:
+    return settings.cluster.node_name or f"{socket.gethostname()}:{settings.port}"
+
+
+@dataclass
+class ClusterState:
+    client: Any  # redis.Redis
+    node: str
+    props: Any  # RedisPropertyManager
+    locks: Any  # RedisLockStorage
+    spent: Any  # RedisOneTimeTokens
+
+    def throttle(self, max_delay: float) -> Any:
+        from stores.state.redis import RedisLoginThrottle
+
+        return RedisLoginThrottle(self.client, max_delay)
+
+    def lock_guard(self) -> Any:
+        from .redis_state import ClusterLockGuard
+
+        return ClusterLockGuard(self.client)
+
+    def change_stream(self, feed: Any) -> Any:
+        from stores.state.redis import ChangeStream
+
+        return ChangeStream(self.client, feed, self.node)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def join_cluster(settings: Settings) -> ClusterState:
+    """The shared state of the cluster at `cluster.redis_url` (connected lazily: a node
+    starts while Redis is down, and reconnects by itself)."""
+    try:
+        from stores.state.redis import RedisOneTimeTokens, connect
+
+        from .redis_state import RedisLockStorage, RedisPropertyManager
+    except ImportError as exc:
+        raise SystemExit(
+            f"cluster.redis_url needs the redis client ({exc}): pip install 'assetdav[cluster]'"
+        ) from None
+    client = connect(settings.cluster.redis_url)
+    node = node_name(settings)
+    log.info("node %s joins the cluster at %s", node, _without_password(settings))
+    return ClusterState(
+        client,
+        node,
+        RedisPropertyManager(client),
+        RedisLockStorage(client),
+        RedisOneTimeTokens(client),
+    )
+
+
+def _without_password(settings: Settings) -> str:
+    """The Redis URL for the log: never its credentials."""
+    url = settings.cluster.redis_url
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"

@@ -1,0 +1,216 @@
+"""WebDAV state in Redis for a cluster of nodes (`cluster.redis_url`): dead properties and
+locks that every node sees, and the lock manager's write transactions made exclusive
+across the nodes (a LOCK through one node and a LOCK of the same resource through
+another cannot both win). The single-process server keeps these in SQLite
+(davserver/sqlite_state.py)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import redis
+from wsgidav.lock_man.lock_manager import normalize_lock_root
+from wsgidav.lock_man.lock_storage_redis import LockStorageRedis
+from wsgidav.rw_lock import ReadWriteLock
+
+from stores.state.redis import PREFIX
+
+PROPS = PREFIX + "props:"  # a hash per URL: property name -> value
+PROP_URLS = PREFIX + "prop-urls"  # the URLs that have dead properties (a lexical sorted set)
+
+
+def _norm(url: str) -> str:
+    return url.rstrip("/") or "/"
+
+
+def _pack(value: Any) -> bytes:
+    """Values come back as the type they were written (WsgiDAV gives str or bytes)."""
+    return b"b" + value if isinstance(value, bytes) else b"s" + str(value).encode()
+
+
+def _unpack(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    return raw[1:] if raw[:1] == b"b" else raw[1:].decode()
+
+
+class RedisPropertyManager:
+    """WsgiDAV property manager for dead properties of any namespace, keyed by URL."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def __repr__(self) -> str:
+        return "RedisPropertyManager()"
+
+    def _below(self, url: str) -> list[str]:
+        """The URLs with properties strictly below `url`."""
+        prefix = url.rstrip("/") + "/"
+        found = self._redis.zrangebylex(
+            PROP_URLS, b"[" + prefix.encode(), b"(" + prefix.encode() + b"\xff"
+        )
+        return [u.decode() for u in found]
+
+    def get_properties(self, norm_url: str, environ: dict | None = None) -> list[str]:
+        return [n.decode() for n in self._redis.hkeys(PROPS + _norm(norm_url))]
+
+    def get_property(self, norm_url: str, name: str, environ: dict | None = None) -> Any:
+        return _unpack(self._redis.hget(PROPS + _norm(norm_url), name))
+
+    def write_property(
+        self,
+        norm_url: str,
+        name: str,
+        property_value: Any,
+        dry_run: bool = False,
+        environ: dict | None = None,
+    ) -> None:
+        if dry_run:
+            return
+        url = _norm(norm_url)
+        pipe = self._redis.pipeline()
+        pipe.hset(PROPS + url, name, _pack(property_value))
+        pipe.zadd(PROP_URLS, {url: 0})
+        pipe.execute()
+
+    def remove_property(
+        self, norm_url: str, name: str, dry_run: bool = False, environ: dict | None = None
+    ) -> None:
+        if dry_run:
+            return
+        url = _norm(norm_url)
+        self._redis.hdel(PROPS + url, name)
+        if not self._redis.exists(PROPS + url):
+            self._redis.zrem(PROP_URLS, url)
+
+    def remove_properties(self, norm_url: str, environ: dict | None = None) -> None:
+        url = _norm(norm_url)
+        urls = [url, *self._below(url)]
+        pipe = self._redis.pipeline()
+        pipe.delete(*(PROPS + u for u in urls))
+        pipe.zrem(PROP_URLS, *urls)
+        pipe.execute()
+
+    def _copy_one(self, pipe: Any, src: str, dest: str) -> None:
+        values = self._redis.hgetall(PROPS + src)
+        pipe.delete(PROPS + dest)
+        if values:
+            pipe.hset(PROPS + dest, mapping=values)
+            pipe.zadd(PROP_URLS, {dest: 0})
+        else:
+            pipe.zrem(PROP_URLS, dest)
+
+    def copy_properties(self, src_url: str, dest_url: str, environ: dict | None = None) -> None:
+        pipe = self._redis.pipeline()
+        self._copy_one(pipe, _norm(src_url), _norm(dest_url))
+        pipe.execute()
+
+    def copy_properties_tree(self, src_url: str, dest_url: str) -> None:
+        """A resource's dead properties and those of everything below it (COPY, Depth
+        infinity)."""
+        src, dest = _norm(src_url), _norm(dest_url)
+        pipe = self._redis.pipeline()
+        self._copy_one(pipe, src, dest)
+        for url in self._below(src):
+            self._copy_one(pipe, url, dest.rstrip("/") + url[len(src.rstrip("/")) :])
+        pipe.execute()
+
+    def move_properties(
+        self, src_url: str, dest_url: str, with_children: bool, environ: dict | None = None
+    ) -> None:
+        src, dest = _norm(src_url), _norm(dest_url)
+        moves = [(src, dest)]
+        if with_children:
+            base = src.rstrip("/")
+            moves += [(u, dest.rstrip("/") + u[len(base) :]) for u in self._below(src)]
+        pipe = self._redis.pipeline()  # MULTI/EXEC: other nodes see all of it or none
+        pipe.delete(PROPS + dest)
+        for old, new in moves:
+            values = self._redis.hgetall(PROPS + old)
+            pipe.delete(PROPS + old)
+            pipe.zrem(PROP_URLS, old)
+            if values:
+                pipe.delete(PROPS + new)
+                pipe.hset(PROPS + new, mapping=values)
+                pipe.zadd(PROP_URLS, {new: 0})
+        pipe.execute()
+
+    def close(self) -> None:
+        """The client is shared; nothing of this object's own to close."""
+
+
+class RedisLockStorage(LockStorageRedis):
+    """WsgiDAV's Redis lock storage on our client, finding child locks with SCAN (never
+    KEYS, which blocks the server)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__()
+        self._client = client
+        self._redis_prefix = PREFIX + "dav-{}"
+        self._redis_lock_prefix = self._redis_prefix.format("lock:{}")
+        self._redis_url2token_prefix = self._redis_prefix.format("URL2TOKEN:{}")
+
+    def __repr__(self) -> str:
+        return "RedisLockStorage()"
+
+    def open(self) -> None:
+        self._redis = self._client
+
+    def clear(self) -> None:
+        for key in self._redis.scan_iter(match=self._redis_prefix.format("*")):
+            self._redis.delete(key)
+
+    def get_lock_list(
+        self, path: str, *, include_root: bool, include_children: bool, token_only: bool
+    ) -> list[Any]:
+        path = normalize_lock_root(path)
+        found: list[Any] = []
+        if include_root:
+            found += self._locks_at(self._redis_url2token_prefix.format(path), token_only)
+        if include_children:
+            root = self._redis_url2token_prefix.format(path.rstrip("/"))
+            for key in self._redis.scan_iter(match=_glob_escape(root) + "/*", count=1000):
+                found += self._locks_at(key.decode(), token_only)
+        return found
+
+    def _locks_at(self, key: str, token_only: bool) -> list[Any]:
+        """The live locks whose root is the URL of this URL2TOKEN key."""
+        locks = []
+        for token in self._redis.lrange(key, 0, -1):
+            lock = self.get(token.decode())  # None, and purged, when expired
+            if lock is not None:
+                locks.append(lock["token"] if token_only else lock)
+        return locks
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+class ClusterLockGuard(ReadWriteLock):
+    """The lock manager's guard: a write transaction (taking a lock, checking and
+    recording) also holds a Redis lock, so it is exclusive across the nodes; reads stay
+    local (a node's readers run side by side)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__()
+        self._shared = client.lock(PREFIX + "dav-lock-manager", timeout=30, blocking_timeout=30)
+        self._held = threading.local()
+
+    def _is_writer(self) -> bool:
+        return self._ReadWriteLock__writer is threading.current_thread()  # type: ignore[attr-defined]
+
+    def acquire_write(self, *, timeout: float | None = None) -> None:
+        super().acquire_write(timeout=timeout)
+        if not getattr(self._held, "shared", False):
+            if not self._shared.acquire():
+                super().release()
+                raise RuntimeError("another node held the WebDAV lock manager for 30 s")
+            self._held.shared = True
+
+    def release(self) -> None:
+        super().release()
+        if getattr(self._held, "shared", False) and not self._is_writer():
+            self._held.shared = False
+            self._shared.release()

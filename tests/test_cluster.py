@@ -1,0 +1,235 @@
+"""Three nodes over one store folder and one Redis (started by the test on a loopback
+port, AOF on, in a temporary folder): what one node writes the others find at once (by
+GET, /api/assets, the content hash, tag refine), with no inotify to help (index.watch is
+off, as on a network filesystem); WebDAV locks, dead properties, spent presigned URLs and
+login throttling span the nodes; litmus passes through nginx round-robin over the three."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import blake3
+import pytest
+import requests
+import yaml
+from test_clients import run_tool
+
+from conftest import Server, free_port
+from dav import mkcol
+
+REDIS = shutil.which("redis-server")
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed")
+
+
+class RedisServer:
+    """redis-server on a loopback port, its data (AOF, fsync every second) in `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+             "--daemonize", "no", "--logfile", str(self.folder / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def start_nodes(base: Path, redis_url: str, count: int = 3) -> list[Server]:
+    """`count` nodes: one store folder, one shared state folder, an index folder each."""
+    store = base / "demo"
+    store.mkdir(exist_ok=True)
+    nodes = []
+    for n in range(1, count + 1):
+        config = base / f"node{n}.yaml"
+        config.write_text(yaml.safe_dump({
+            "cluster": {"redis_url": redis_url, "node_name": f"node{n}"},
+            "index": {"watch": False, "path": str(base / f"index{n}")},
+            "derived": {"background": False},
+        }))
+        nodes.append(Server({"demo": store}, base / "shared-state", base / f"node{n}.log",
+                            env={"ASSETDAV_CONFIG": str(config)}))
+    for node in nodes:
+        node.start()
+    return nodes
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[tuple[list[Server], RedisServer, Path]]:
+    base = tmp_path_factory.mktemp("cluster")
+    redis_server = RedisServer(base / "redis").start()
+    nodes = start_nodes(base, redis_server.url)
+    yield nodes, redis_server, base
+    for node in nodes:
+        if node.proc is not None:
+            node.stop()
+    redis_server.stop()
+
+
+def test_a_write_through_one_node_is_found_through_the_others(cluster):
+    (one, two, three), _redis, base = cluster
+    data = b"written through node 1\n" * 100
+    assert mkcol(one.store_url() + "p/").status_code == 201
+    assert mkcol(one.store_url() + "p/a/").status_code == 201
+    assert requests.put(one.store_url() + "p/a/notes.txt", data=data, timeout=10).status_code == 201
+    assert requests.get(two.store_url() + "p/a/notes.txt", timeout=10).content == data
+    # the API of node 2 lists it at once: its index took the change in from the stream
+    found = requests.get(two.url + "api/assets", params={"store": "demo", "q": "notes"},
+                         timeout=10).json()
+    assert [a["asset"] for a in found["assets"]] == ["a"], found
+    digest = blake3.blake3(data).hexdigest()
+    assert requests.head(two.url + f"api/hash/blake3:{digest}", timeout=10).status_code == 200
+    assert requests.head(three.url + f"api/hash/blake3:{'0' * 64}", timeout=10).status_code == 404
+
+    # tags set through node 2 are counted by node 3's refine
+    tagged = requests.post(two.url + "api/demo/p/meta/a", json={"tags": ["red", "sky"]},
+                           timeout=10)
+    assert tagged.status_code == 200, tagged.text
+    refine = requests.get(three.url + "api/tags/refine", params={"store": "demo"},
+                          timeout=10).json()
+    assert refine["tag_counts"] == {"red": 1, "sky": 1}, refine
+    # a MOVE through node 3 is seen by node 1's index; the node's name is in the access log
+    moved = requests.request("MOVE", three.store_url() + "p/a/",
+                             headers={"Destination": three.store_url() + "p/b/"}, timeout=10)
+    assert moved.status_code == 201, moved.text
+    after = requests.get(one.url + "api/assets", params={"store": "demo"}, timeout=10).json()
+    assert [a["asset"] for a in after["assets"]] == ["b"]
+    assert "node=node3" in (base / "node3.log").read_text()
+
+
+def test_locks_and_dead_properties_span_the_nodes(cluster):
+    (one, two, three), _redis, _base = cluster
+    url = "p/locked.txt"
+    assert requests.put(one.store_url() + url, data=b"v1", timeout=10).status_code == 201
+    body = (b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+            b'</D:lockscope><D:locktype><D:write/></D:locktype>'
+            b"<D:owner>node one</D:owner></D:lockinfo>")
+    locked = requests.request("LOCK", one.store_url() + url, data=body,
+                              headers={"Timeout": "Second-600"}, timeout=10)
+    assert locked.status_code == 200, locked.text
+    token = locked.headers["Lock-Token"].strip("<>")
+    refused = requests.put(two.store_url() + url, data=b"v2", timeout=10)
+    assert refused.status_code == 423
+    again = requests.request("LOCK", three.store_url() + url, data=body, timeout=10)
+    assert again.status_code == 423
+    allowed = requests.put(two.store_url() + url, data=b"v2", timeout=10,
+                           headers={"If": f"(<{token}>)"})
+    assert allowed.status_code in (200, 204), allowed.text
+    unlocked = requests.request("UNLOCK", three.store_url() + url, timeout=10,
+                                headers={"Lock-Token": f"<{token}>"})
+    assert unlocked.status_code == 204
+    assert requests.put(one.store_url() + url, data=b"v3", timeout=10).status_code in (200, 204)
+
+    # a dead property set through node 1 is read through node 2
+    patch = (b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:test">'
+             b"<D:set><D:prop><Z:colour>teal</Z:colour></D:prop></D:set></D:propertyupdate>")
+    assert requests.request("PROPPATCH", one.store_url() + url, data=patch,
+                            timeout=10).status_code == 207
+    find = (b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:test">'
+            b"<D:prop><Z:colour/></D:prop></D:propfind>")
+    seen = requests.request("PROPFIND", two.store_url() + url, data=find,
+                            headers={"Depth": "0"}, timeout=10)
+    assert seen.status_code == 207 and b"teal" in seen.content
+
+
+def test_a_presigned_upload_is_spent_once_across_the_nodes(cluster):
+    (one, two, _three), _redis, base = cluster
+    grant = requests.post(one.url + "api/uploads/presigned-url", timeout=10, json={
+        "store": "demo", "project": "p", "asset": "signed", "filename": "s.bin",
+        "content_type": "application/octet-stream", "size": 3, "create": True})
+    assert grant.status_code == 200, grant.text
+    url = grant.json()["upload_url"]
+    assert requests.put(url, data=b"abc", timeout=10).status_code == 200
+    elsewhere = url.replace(f":{one.port}/", f":{two.port}/")
+    assert requests.put(elsewhere, data=b"xyz", timeout=10).status_code == 403
+    assert (base / "demo/p/signed/1/s.bin").read_bytes() == b"abc"
+
+
+NGINX_CONF = """
+worker_processes 1;
+error_log {base}/nginx-error.log;
+pid {base}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {base}/nginx-body;
+    proxy_temp_path {base}/nginx-proxy;
+    fastcgi_temp_path {base}/nginx-fastcgi;
+    uwsgi_temp_path {base}/nginx-uwsgi;
+    scgi_temp_path {base}/nginx-scgi;
+    upstream assetdav {{ {servers} }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 0;
+        proxy_request_buffering off;
+        proxy_buffering off;
+        proxy_http_version 1.1;
+        location / {{
+            proxy_pass http://assetdav;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
+@pytest.mark.skipif(shutil.which("litmus") is None, reason="litmus is not installed")
+def test_litmus_through_nginx_round_robin_over_three_nodes(cluster):
+    nodes, _redis, base = cluster
+    port = free_port()
+    conf = base / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(
+        base=base, port=port,
+        servers=" ".join(f"server 127.0.0.1:{n.port};" for n in nodes)))
+    proc = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/api/list", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, (base / "nginx-error.log").read_text()
+                time.sleep(0.05)
+        output, passed, failed = run_tool("litmus.sh", f"http://127.0.0.1:{port}/demo/")
+        assert failed == 0 and passed > 0, output[-4000:]
+        served_by = {n: (base / f"node{n}.log").read_text().count("litmus") for n in (1, 2, 3)}
+        assert all(served_by.values()), served_by  # every node served part of it
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -183,12 +183,14 @@ def build_workers(settings: Settings, registry: Registry) -> WorkerPool:
     return build_pool(settings.state_dir, registry, workers, limits.threads)
 
 
-def build_uploads(settings: Settings) -> ResumableUploads:
-    """Resumable uploads kept in the state dir (started by the caller)."""
+def build_uploads(settings: Settings, leases: Any = None) -> ResumableUploads:
+    """Resumable uploads kept in the state dir (started by the caller); in a cluster the
+    folder is shared and `leases` say which node writes to which upload."""
     return ResumableUploads(
         settings.state_dir / "uploads",
         expire_after=settings.uploads.expire_after,
         max_size=settings.uploads.max_size,
+        leases=leases,
     )
 
 
@@ -279,7 +281,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         spent = cluster.spent
     else:
         spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
-    uploads = build_uploads(settings)
+    uploads = build_uploads(settings, cluster.leases("tus") if cluster else None)
     accessed = AccessTimes(settings.state_dir / "asset-access.sqlite")
     tag_ids = SqliteTagIds(settings.state_dir / "tag-ids.sqlite")
     staged_models = Staging(settings.state_dir / "model-staging.sqlite")

@@ -32,6 +32,11 @@ class ClusterState:
 
         return RedisLoginThrottle(self.client, max_delay)
 
+    def leases(self, kind: str, ttl: float = 10.0) -> Any:
+        from stores.state.redis import RedisLeases
+
+        return RedisLeases(self.client, kind, ttl)
+
     def lock_guard(self) -> Any:
         from .redis_state import ClusterLockGuard
 

@@ -6,6 +6,7 @@ login throttling span the nodes; litmus passes through nginx round-robin over th
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
@@ -233,3 +234,54 @@ def test_litmus_through_nginx_round_robin_over_three_nodes(cluster):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_tus_upload_begun_on_a_node_that_dies_is_finished_on_another(cluster):
+    """Last in this module but one: it kills node 1 (and starts it again)."""
+    import os
+    import signal
+    import threading
+
+    from test_tus import OFFSET_STREAM, TUS, create, head, patch, target
+
+    (one, two, _three), _redis, base = cluster
+    data = os.urandom(3 << 20)
+    mkcol(one.store_url() + "p/")  # (made already when the whole module runs)
+    created = create(one.url + "api/", len(data), target(asset="resumed", filename="r.bin",
+                                                        create="true", project="p"))
+    assert created.status_code == 201, created.text
+    path = created.headers["Location"].split(f":{one.port}", 1)[1]
+    assert patch(one.url.rstrip("/") + path, 0, data[: 1 << 20]).status_code == 204
+
+    def slow_body():
+        yield data[1 << 20 : (1 << 20) + (256 << 10)]
+        time.sleep(30)  # node 1 is killed meanwhile
+        yield b""
+
+    def send() -> None:
+        with contextlib.suppress(requests.RequestException):
+            requests.patch(one.url.rstrip("/") + path, data=slow_body(), timeout=60,
+                           headers={**TUS, "Upload-Offset": str(1 << 20),
+                                    "Content-Type": OFFSET_STREAM})
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    time.sleep(1.0)
+    # while node 1 writes to it, node 2 refuses to: one writer per upload in the cluster
+    on_two = two.url.rstrip("/") + path
+    busy = patch(on_two, 1 << 20, data[1 << 20 :])
+    assert busy.status_code == 423, busy.text
+    one.proc.send_signal(signal.SIGKILL)
+    one.proc.wait(timeout=10)
+    # node 2 takes over once node 1's lease on the upload has run out
+    deadline = time.monotonic() + 30
+    while True:
+        offset = int(head(on_two).headers["Upload-Offset"])
+        answer = patch(on_two, offset, data[offset:])
+        if answer.status_code == 204:
+            break
+        assert answer.status_code in (409, 423), answer.text
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.5)
+    assert (base / "demo/p/resumed/1/r.bin").read_bytes() == data
+    one.start()

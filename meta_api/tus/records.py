@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import time
 import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -153,8 +154,10 @@ class UploadFolder:
             self.save(record)
         return record
 
-    def remove_strays(self) -> int:
-        """Data files without a record and temporary files of interrupted record writes."""
+    def remove_strays(self, min_age: float = 0.0) -> int:
+        """Data files without a record and temporary files of interrupted record writes
+        (only those untouched for `min_age` seconds: in a cluster another node may be
+        making one right now)."""
         try:
             names = os.listdir(self.path)
         except FileNotFoundError:
@@ -165,7 +168,16 @@ class UploadFolder:
             stray = name.startswith(TEMP_PREFIX) or (
                 name.endswith(".data") and name[:-5] not in recorded
             )
+            if stray and min_age and _age(self.path / name) < min_age:
+                continue
             if stray:
                 unlink_quietly(self.path / name)
                 removed += 1
         return removed
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except FileNotFoundError:
+        return float("inf")

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from stores.hashing import ContentHasher
 
@@ -16,6 +17,7 @@ from .cleaner import ExpiryCleaner
 from .records import UploadFolder, UploadRecord, new_upload_id
 
 log = logging.getLogger(__name__)
+STRAY_AGE = 3600.0  # seconds: in a cluster, younger files without a record may be in the making
 
 
 class UploadBusy(Exception):
@@ -33,6 +35,7 @@ class ResumableUploads:
         expire_after: int,
         max_size: int,
         clock: Callable[[], float] = time.time,
+        leases: Any = None,
     ) -> None:
         self.files = UploadFolder(folder)
         self.expire_after = expire_after
@@ -40,6 +43,9 @@ class ResumableUploads:
         self.clock = clock
         self._guard = threading.Lock()
         self._busy: set[str] = set()
+        # in a cluster (stores/state/redis.RedisLeases): an upload is written through one
+        # node at a time, and one whose node died is free again when the lease runs out
+        self._leases = leases
         self._hashers: dict[str, tuple[int, ContentHasher]] = {}
         self._cleaner = ExpiryCleaner(self.remove_expired, expire_after)
 
@@ -48,7 +54,7 @@ class ResumableUploads:
     def start(self) -> None:
         """Repair what a crash left (see records.py), drop what expired, start the cleaner."""
         self.files.path.mkdir(parents=True, exist_ok=True)
-        strays = self.files.remove_strays()
+        strays = self.files.remove_strays(min_age=STRAY_AGE if self._leases else 0.0)
         kept = 0
         for upload_id in self.files.ids():
             record = self.files.load(upload_id)
@@ -57,7 +63,8 @@ class ResumableUploads:
             if self.expired(record):
                 self.files.remove(upload_id)
                 continue
-            self.files.settle(record)
+            with contextlib.suppress(UploadBusy), self.writing(upload_id):
+                self.files.settle(record)  # (one another node is writing to is its own)
             kept += 1
         expired = self.remove_expired()
         log.info(
@@ -110,9 +117,16 @@ class ResumableUploads:
             if upload_id in self._busy:
                 raise UploadBusy(upload_id)
             self._busy.add(upload_id)
+        token = None
         try:
+            if self._leases is not None:
+                token = self._leases.try_take(upload_id)
+                if token is None:
+                    raise UploadBusy(upload_id)
             yield
         finally:
+            if token is not None:
+                self._leases.release(upload_id, token)
             with self._guard:
                 self._busy.discard(upload_id)
 

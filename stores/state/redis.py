@@ -134,7 +134,7 @@ class RedisLoginThrottle:
             log.warning("Redis is unreachable: a failed login was not counted")
 
     def succeeded(self, address: str, user: str = "") -> None:
-        with contextlib.suppress(Unavailable):
+        with contextlib.suppress(*Unavailable):
             self._redis.delete(self._keys(address, user)[0])
 
 
@@ -264,7 +264,7 @@ class ChangeStream:
                             log.warning("skipped a malformed change stream entry: %s", exc)
                     position = entry_id.decode()
                 self._advance(position)
-                with contextlib.suppress(Unavailable):
+                with contextlib.suppress(*Unavailable):
                     self._redis.hset(POSITIONS, self.node, position)
 
     def _advance(self, position: str) -> None:
@@ -305,3 +305,85 @@ class ChangeStream:
                     return False
                 self._cond.wait(left)
         return True
+
+
+# --- leases -------------------------------------------------------------------------------
+
+_RENEW_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisLeases:
+    """Named leases held by one holder across the cluster. Each is taken with a fencing
+    token (a number that only grows), renewed by this process while held, and lost when
+    the holder dies (after `ttl` seconds), so another node can take it then. `still_held`
+    tells a holder, before it commits, whether its lease is still its own."""
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl: float = 10.0) -> None:
+        self._redis = client
+        self._prefix = f"{PREFIX}{prefix}:"
+        self.ttl_ms = int(ttl * 1000)
+        self._renew = client.register_script(_RENEW_IF_MINE)
+        self._release = client.register_script(_RELEASE_IF_MINE)
+        self._held: dict[str, str] = {}
+        self._guard = threading.Lock()
+        self._renewer: threading.Thread | None = None
+
+    def try_take(self, name: str) -> str | None:
+        """The lease's fencing token, or None while another holds it."""
+        token = str(self._redis.incr(PREFIX + "fence"))
+        if not self._redis.set(self._prefix + name, token, nx=True, px=self.ttl_ms):
+            return None
+        with self._guard:
+            self._held[name] = token
+            if self._renewer is None or not self._renewer.is_alive():
+                self._renewer = threading.Thread(
+                    target=self._renew_loop, daemon=True, name="lease-renewer"
+                )
+                self._renewer.start()
+        return token
+
+    def take(self, name: str, wait: float) -> str | None:
+        """Wait up to `wait` seconds for the lease."""
+        deadline = time.monotonic() + wait
+        delay = 0.005
+        while True:
+            token = self.try_take(name)
+            if token is not None or time.monotonic() >= deadline:
+                return token
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def still_held(self, name: str, token: str) -> bool:
+        value = self._redis.get(self._prefix + name)
+        return value is not None and value.decode() == token
+
+    def release(self, name: str, token: str) -> None:
+        with self._guard:
+            if self._held.get(name) == token:
+                del self._held[name]
+        with contextlib.suppress(*Unavailable):  # else it runs out by itself
+            self._release(keys=[self._prefix + name], args=[token])
+
+    def _renew_loop(self) -> None:
+        while True:
+            time.sleep(self.ttl_ms / 3000)
+            with self._guard:
+                held = dict(self._held)
+                if not held:
+                    self._renewer = None
+                    return
+            for name, token in held.items():
+                try:
+                    if not self._renew(keys=[self._prefix + name], args=[token, self.ttl_ms]):
+                        log.warning("lost the lease %s%s (it ran out)", self._prefix, name)
+                        with self._guard:
+                            self._held.pop(name, None)
+                except Unavailable as exc:
+                    log.warning("could not renew the lease %s%s: %s", self._prefix, name, exc)

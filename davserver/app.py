@@ -24,7 +24,7 @@ from meta_api.media import Media, MediaSettings, PreviewMaker
 from meta_api.model_library import Staging
 from meta_api.tus import ResumableUploads
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
-from stores import ANONYMOUS, NOBODY, Actor, Registry
+from stores import ANONYMOUS, NOBODY, Actor, Registry, sidecar
 from stores.state.export_configs import ExportConfigurations
 from stores.state.local import SqliteTagIds
 from stores.tokens import OneTimeTokens, SignedPayloads, TokenSigner, load_secret
@@ -216,6 +216,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     cluster = join_cluster(settings) if settings.cluster.redis_url else None
     if cluster is not None:
         props, locks = cluster.props, cluster.locks
+        sidecar.cluster_leases = cluster.leases("sidecar", ttl=15)
         users.throttle = cluster.throttle(settings.failed_login_delay_max)
     else:
         props = SqlitePropertyManager(settings.state_dir / "dav-properties.sqlite")

@@ -41,6 +41,7 @@ _STATUS: tuple[tuple[type[errors.StoreError], int], ...] = (
     (errors.UnsupportedType, HTTP_MEDIATYPE_NOT_SUPPORTED),
     (errors.InsufficientStorage, HTTP_INSUFFICIENT_STORAGE),
     (errors.RequestTimeout, HTTP_REQUEST_TIMEOUT),
+    (errors.Unavailable, HTTPStatus.SERVICE_UNAVAILABLE.value),
 )
 
 
@@ -55,6 +56,9 @@ def to_dav_error(exc: errors.StoreError) -> DAVError:
     status = status_of(exc)
     if status == HTTP_INSUFFICIENT_STORAGE:  # the operator's to fix: one line, no traceback
         log.warning("a write was refused: %s", exc.message)
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        log.warning("refused for now: %s", exc.message)
+        return DAVError(status, context_info=exc.message, add_headers=[("Retry-After", "2")])
     return DAVError(status, context_info=exc.message)
 
 

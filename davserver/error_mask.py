@@ -15,7 +15,10 @@ from wsgidav.dav_error import (
 )
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from stores import errors
 from stores.log_text import printable, request_path
+
+from .dav_errors import to_dav_error
 
 log = logging.getLogger("assetdav.errors")
 
@@ -57,6 +60,9 @@ class InternalErrorMask(BaseMiddleware):
             )
             raise DAVError(exc.value, GENERIC) from None
         except Exception as exc:
+            down = errors.unavailable_from(exc)
+            if down is not None:
+                raise to_dav_error(down) from None
             log.exception(
                 "%s %s failed",
                 printable(environ.get("REQUEST_METHOD", "-")),

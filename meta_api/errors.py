@@ -31,6 +31,7 @@ _STATUS: tuple[tuple[type[errors.StoreError], int], ...] = (
     (errors.UnsupportedType, 415),
     (errors.InsufficientStorage, 507),
     (errors.RequestTimeout, 408),
+    (errors.Unavailable, 503),
 )
 
 
@@ -59,6 +60,9 @@ def store_error_response(exc: errors.StoreError) -> Response:
         body["rule"] = exc.rule
     response = jsonify(body)
     response.status_code = status
+    if status == 503:
+        log.warning("%s %s: %s", request.method, quoted(request.path), exc.message)
+        response.headers["Retry-After"] = "2"
     return response
 
 
@@ -99,6 +103,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        down = errors.unavailable_from(exc)
+        if down is not None:
+            return store_error_response(down)
         log.exception("unexpected error in the API")
         return error_response(
             500, "Internal error", "The server failed unexpectedly; the error is in its log."

@@ -101,6 +101,27 @@ class RequestTimeout(StoreError):
     title = "Request timeout"
 
 
+class Unavailable(StoreError):
+    """A service the operation needs (a cluster's Redis) does not answer: try again soon."""
+
+    title = "Service unavailable"
+
+
+# The exception types that mean a shared service is down (a cluster registers its Redis
+# client's connection errors here when it starts): every front end answers them with 503.
+UNAVAILABLE_TYPES: list[type[BaseException]] = []
+
+
+def unavailable_from(exc: BaseException) -> Unavailable | None:
+    """An exception of a service that does not answer, as Unavailable; else None."""
+    if not isinstance(exc, tuple(UNAVAILABLE_TYPES)):
+        return None
+    return Unavailable(
+        f"The cluster's shared state does not answer ({exc}); try again in a moment. Reads "
+        "of files keep working meanwhile."
+    )
+
+
 class InsufficientStorage(StoreError):
     title = "Store full"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import journal
 from .atomic import write_atomic
-from .errors import NotFound, SidecarInvalid
+from .errors import Conflict, NotFound, SidecarInvalid
 from .folding import folding
 from .names import SIDECAR_NAME
 from .sidecar_format import parse_sidecar, render_sidecar
@@ -55,6 +55,13 @@ _locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDic
 _locks_guard = threading.Lock()
 # flock descriptors held by the thread that owns the matching thread lock
 _flock_fds: dict[str, int] = {}
+# In a cluster `flock` on a network filesystem is not to be trusted: the outermost holder
+# of a sidecar's lock also holds a Redis lease named by the sidecar's place in its store
+# (stores/state/redis.RedisLeases), and a write checks that the lease is still its own
+# (its fencing token) just before it replaces the file. None: one machine, flock alone.
+cluster_leases: Any = None
+CLUSTER_LOCK_WAIT = 30.0  # seconds to wait for another node's edit of the same sidecar
+_fences: dict[str, str] = {}  # sidecar path -> the fencing token of this process's lease
 
 
 def _signature(st: os.stat_result) -> _FileSignature:
@@ -200,12 +207,45 @@ class Sidecar:
         with _thread_lock(key):
             outermost = key not in _flock_fds
             if outermost:
-                _flock_fds[key] = self._lock_folder()
+                leases = cluster_leases
+                if leases is not None:
+                    _fences[key] = self._take_lease(leases)
+                try:
+                    _flock_fds[key] = self._lock_folder()
+                except BaseException:
+                    self._release_lease(key)
+                    raise
             try:
                 yield
             finally:
                 if outermost:
                     os.close(_flock_fds.pop(key))
+                    self._release_lease(key)
+
+    def _take_lease(self, leases: Any) -> str:
+        token = leases.take(self.label, CLUSTER_LOCK_WAIT)  # Unavailable when Redis is down
+        if token is None:
+            raise Conflict(
+                f"Another node has been changing {self.label} for over "
+                f"{CLUSTER_LOCK_WAIT:.0f} s; try again later."
+            )
+        return token
+
+    def _release_lease(self, key: str) -> None:
+        token = _fences.pop(key, None)
+        if token is not None and cluster_leases is not None:
+            cluster_leases.release(self.label, token)
+
+    def _check_fence(self) -> None:
+        """Just before a write: is this process's lease on the sidecar still its own?"""
+        token = _fences.get(str(self.path))
+        if token is None or cluster_leases is None:
+            return
+        if not cluster_leases.still_held(self.label, token):
+            raise Conflict(
+                f"This node's hold on {self.label} ran out before it could write (another "
+                "node may have changed it meanwhile); nothing was changed. Try again."
+            )
 
     def held_here(self) -> bool:
         """Whether this thread holds this sidecar's lock already."""
@@ -275,6 +315,7 @@ class Sidecar:
             _remember(key, _Known((_signature(st), jsig), data, base, 0))
             _remember(key, _Known((_signature(st), None), data, base, 0))
 
+        self._check_fence()
         with _announced(key):
             st = write_atomic(self.path, raw, before_replace)
         if jsig is not None:  # folded in: stale now (its base is the old bytes) and removed

@@ -285,3 +285,34 @@ def test_a_tus_upload_begun_on_a_node_that_dies_is_finished_on_another(cluster):
         time.sleep(0.5)
     assert (base / "demo/p/resumed/1/r.bin").read_bytes() == data
     one.start()
+
+
+def test_redis_down_then_back(cluster):
+    """Redis stopped: writes answer 503 with Retry-After and change nothing, reads of files
+    keep working; started again (from its AOF), the nodes carry on by themselves."""
+    (one, two, _three), redis_server, base = cluster
+    mkcol(one.store_url() + "p/")
+    mkcol(one.store_url() + "p/down/")
+    assert requests.put(one.store_url() + "p/down/kept.txt", data=b"kept", timeout=10).ok
+    redis_server.stop()
+    try:
+        refused = requests.put(two.store_url() + "p/down/new.txt", data=b"new", timeout=30)
+        assert refused.status_code == 503 and refused.headers.get("Retry-After"), refused.text
+        assert not (base / "demo/p/down/new.txt").exists()
+        api = requests.get(two.url + "api/assets", params={"store": "demo"}, timeout=30)
+        assert api.status_code == 503 and api.headers.get("Retry-After")
+        assert api.json()["title"]
+        assert requests.get(two.store_url() + "p/down/kept.txt", timeout=10).content == b"kept"
+        assert "Redis" in (base / "node2.log").read_text()
+    finally:
+        redis_server.start()
+    deadline = time.monotonic() + 20
+    while True:
+        answer = requests.put(two.store_url() + "p/down/new.txt", data=b"new", timeout=30)
+        if answer.status_code in (200, 201, 204):
+            break
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.5)
+    found = requests.get(one.url + "api/assets", params={"store": "demo", "q": "new"},
+                         timeout=30).json()
+    assert "down" in [a["asset"] for a in found["assets"]]

@@ -27,6 +27,7 @@ from typing import Any
 
 import redis
 
+from .. import errors
 from ..events import Change, ChangeFeed
 from ..layout import Location
 from ..login_guard import FORGET_AFTER, FREE_ATTEMPTS, FREE_ATTEMPTS_PER_ADDRESS, delay_after
@@ -37,6 +38,7 @@ STREAM = PREFIX + "changes"
 POSITIONS = PREFIX + "stream-positions"
 STREAM_MAX_LEN = 1_000_000  # entries kept (approximately); a node further behind reconciles
 Unavailable = (redis.ConnectionError, redis.TimeoutError)
+errors.UNAVAILABLE_TYPES.extend(Unavailable)  # 503 wherever one reaches a front end
 
 
 def connect(url: str) -> redis.Redis:
@@ -47,6 +49,14 @@ def connect(url: str) -> redis.Redis:
         socket_connect_timeout=2,
         health_check_interval=15,
         retry_on_timeout=True,
+    )
+
+
+def _unavailable(exc: Exception) -> errors.Unavailable:
+    log.error("Redis is unreachable: %s", exc)
+    return errors.Unavailable(
+        f"The cluster's shared state (Redis) does not answer ({exc}); nothing was changed. "
+        "Try again in a moment."
     )
 
 
@@ -336,10 +346,14 @@ class RedisLeases:
         self._renewer: threading.Thread | None = None
 
     def try_take(self, name: str) -> str | None:
-        """The lease's fencing token, or None while another holds it."""
-        token = str(self._redis.incr(PREFIX + "fence"))
-        if not self._redis.set(self._prefix + name, token, nx=True, px=self.ttl_ms):
-            return None
+        """The lease's fencing token, or None while another holds it; errors.Unavailable
+        when Redis does not answer."""
+        try:
+            token = str(self._redis.incr(PREFIX + "fence"))
+            if not self._redis.set(self._prefix + name, token, nx=True, px=self.ttl_ms):
+                return None
+        except Unavailable as exc:
+            raise _unavailable(exc) from None
         with self._guard:
             self._held[name] = token
             if self._renewer is None or not self._renewer.is_alive():
@@ -361,7 +375,10 @@ class RedisLeases:
             delay = min(delay * 2, 0.2)
 
     def still_held(self, name: str, token: str) -> bool:
-        value = self._redis.get(self._prefix + name)
+        try:
+            value = self._redis.get(self._prefix + name)
+        except Unavailable as exc:
+            raise _unavailable(exc) from None
         return value is not None and value.decode() == token
 
     def release(self, name: str, token: str) -> None:

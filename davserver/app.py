@@ -171,8 +171,9 @@ def build_users(settings: Settings) -> UserDirectory:
     )
 
 
-def build_workers(settings: Settings, registry: Registry) -> WorkerPool:
-    """The worker pool over the queue in the state dir (started by the caller)."""
+def build_workers(settings: Settings, registry: Registry, queue: Any = None) -> WorkerPool:
+    """The worker pool over the queue in the state dir, or a cluster's `queue` (started by
+    the caller)."""
     limits = settings.workers
     workers = builtin_workers(
         zip_max_files=limits.zip_max_files,
@@ -180,7 +181,7 @@ def build_workers(settings: Settings, registry: Registry) -> WorkerPool:
         dzi_max_pixels=limits.dzi_max_pixels,
         dzi_max_tiles=limits.dzi_max_tiles,
     )
-    return build_pool(settings.state_dir, registry, workers, limits.threads)
+    return build_pool(settings.state_dir, registry, workers, limits.threads, queue)
 
 
 def build_uploads(settings: Settings, leases: Any = None) -> ResumableUploads:
@@ -275,7 +276,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             },
         }
     )
-    workers = build_workers(settings, registry)
+    workers = build_workers(settings, registry, cluster.task_queue() if cluster else None)
     secret = load_secret(settings.state_dir / "token-secret")
     if cluster is not None:
         dav.lock_manager._lock = cluster.lock_guard()  # LOCKs exclusive across the nodes

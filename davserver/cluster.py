@@ -37,6 +37,11 @@ class ClusterState:
 
         return RedisLeases(self.client, kind, ttl)
 
+    def task_queue(self) -> Any:
+        from meta_api.workers.redis_queue import RedisTaskQueue
+
+        return RedisTaskQueue(self.client, self.node)
+
     def lock_guard(self) -> Any:
         from .redis_state import ClusterLockGuard
 

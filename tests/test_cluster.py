@@ -229,6 +229,8 @@ def test_litmus_through_nginx_round_robin_over_three_nodes(cluster):
                 time.sleep(0.05)
         output, passed, failed = run_tool("litmus.sh", f"http://127.0.0.1:{port}/demo/")
         assert failed == 0 and passed > 0, output[-4000:]
+        suites = [line.split(":")[0] for line in output.splitlines() if "passed," in line]
+        assert suites[:5] == ["basic", "copymove", "props", "locks", "http"], output[-4000:]
         served_by = {n: (base / f"node{n}.log").read_text().count("litmus") for n in (1, 2, 3)}
         assert all(served_by.values()), served_by  # every node served part of it
     finally:
@@ -316,3 +318,86 @@ def test_redis_down_then_back(cluster):
     found = requests.get(one.url + "api/assets", params={"store": "demo", "q": "new"},
                          timeout=30).json()
     assert "down" in [a["asset"] for a in found["assets"]]
+
+
+def a_zip(seed: int, files: int = 3, size: int = 1000) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for n in range(files):
+            archive.writestr(f"f{n}.txt", (f"{seed}-{n} " * size).encode())
+    return out.getvalue()
+
+
+def test_tasks_run_once_across_the_nodes_and_survive_a_dead_node(cluster):
+    """200 tasks queued through the three nodes each run exactly once; a node killed while
+    it holds a task: another node takes the task once its lease ran out, and finishes it."""
+    import re
+    import signal
+
+    import redis
+
+    nodes, redis_server, base = cluster
+    one = nodes[0]
+    def upload(asset: str, data: bytes) -> None:
+        answer = requests.post(one.url + f"api/demo/work/upload/{asset}", data=data, timeout=30,
+                               params={"filename": f"{asset}.zip", "create": "true"})
+        assert answer.status_code == 200, answer.text
+
+    mkcol(one.store_url() + "work/")
+    assets = 50
+    for n in range(assets):
+        upload(f"z{n}", a_zip(n))
+    started_before = {n.port: n.log().count("started") for n in nodes}
+    ids = []
+    for n in range(200):  # four tasks per asset: never two of one asset at once
+        node = nodes[n % 3]
+        answer = requests.post(node.url + "api/workers/queue", timeout=10, json={
+            "store_id": "demo", "project_id": "work", "asset_id": f"z{n % assets}",
+            "worker_type": "zip"})
+        assert answer.status_code == 200, answer.text
+        ids.append(answer.json()["task_id"])
+    assert len(set(ids)) == 200
+    deadline = time.monotonic() + 120
+    while True:
+        tasks = {t["_id"]: t for t in requests.get(nodes[1].url + "api/workers/queue",
+                                                    timeout=10).json()}
+        if all(tasks[i]["status"] in ("done", "error") for i in ids):
+            break
+        assert time.monotonic() < deadline, [tasks[i]["status"] for i in ids]
+        time.sleep(0.2)
+    assert all(tasks[i]["status"] == "done" for i in ids), [tasks[i] for i in ids][:3]
+    runs: dict[str, int] = {}
+    for node in nodes:
+        text = node.log()
+        for task_id in re.findall(r"task (\d+) \(zip on ", text):
+            runs[task_id] = runs.get(task_id, 0) + 1
+    assert all(runs.get(str(i)) == 1 for i in ids), {i: runs.get(str(i)) for i in ids}
+    ran_on = {n.port: n.log().count("started") - started_before[n.port] for n in nodes}
+    assert sum(1 for c in ran_on.values() if c) >= 2, ran_on  # shared out, not one node's
+
+    # a task held by a node that is killed runs again on another node after the lease
+    big = a_zip(999, files=400, size=20000)  # takes a few seconds to unpack
+    upload("slow", big)
+    answer = requests.post(one.url + "api/workers/queue", timeout=10, json={
+        "store_id": "demo", "project_id": "work", "asset_id": "slow", "worker_type": "zip"})
+    task_id = answer.json()["task_id"]
+    client = redis.Redis.from_url(redis_server.url)
+    deadline = time.monotonic() + 30
+    while (holder := client.get(f"assetdav:tasks:lease:{task_id}")) is None:
+        assert time.monotonic() < deadline, "nobody took the slow task"
+        time.sleep(0.01)
+    victim = next(n for n in nodes if f"node{nodes.index(n) + 1}" == holder.decode())
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    survivor = next(n for n in nodes if n is not victim)
+    deadline = time.monotonic() + 60
+    while (task := next(t for t in requests.get(survivor.url + "api/workers/queue",
+                                                timeout=10).json()
+                        if t["_id"] == task_id))["status"] != "done":
+        assert time.monotonic() < deadline, task
+        time.sleep(0.2)
+    assert (base / "demo/work/slow/1/zip/slow/f399.txt").exists()
+    victim.start()

@@ -4,6 +4,7 @@ workers (`zip`, `dzi`) on uploaded files, with OVE's task model."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from stores import Registry
 
@@ -27,10 +28,16 @@ def builtin_workers(
 
 
 def build_pool(
-    state_dir: Path, registry: Registry, workers: list[Worker], threads: int
+    state_dir: Path,
+    registry: Registry,
+    workers: list[Worker],
+    threads: int,
+    queue: Any = None,
 ) -> WorkerPool:
-    """The pool over the queue in `<state_dir>/workers.sqlite` (not started yet)."""
-    return WorkerPool(TaskQueue(state_dir / QUEUE_FILE), registry, WorkerCatalog(workers), threads)
+    """The pool over the queue in `<state_dir>/workers.sqlite`, or over `queue` (a
+    cluster's, in Redis); not started yet."""
+    queue = queue if queue is not None else TaskQueue(state_dir / QUEUE_FILE)
+    return WorkerPool(queue, registry, WorkerCatalog(workers), threads)
 
 
 __all__ = [

@@ -34,6 +34,8 @@ class WorkerPool:
         self._guard = threading.Lock()
         self._running: dict[int, Job] = {}
         self._threads: list[threading.Thread] = []
+        if hasattr(queue, "on_cancel"):  # a cluster's queue: cancels asked for elsewhere
+            queue.on_cancel = self._cancel_running
 
     def start(self) -> None:
         """Recover what a crash or restart left `processing`, then start the threads."""
@@ -73,6 +75,12 @@ class WorkerPool:
             if before == PROCESSING and job is not None:
                 job.request_cancel()
         return before
+
+    def _cancel_running(self, task_id: int) -> None:
+        with self._guard:
+            job = self._running.get(task_id)
+        if job is not None:
+            job.request_cancel()
 
     def reset(self, task_id: int) -> str | None:
         """Put a finished or new task back to `new`; returns the status it had."""

@@ -319,7 +319,7 @@ class ChangeStream:
 
 # --- leases -------------------------------------------------------------------------------
 
-_RENEW_IF_MINE = """
+RENEW_IF_MINE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
@@ -339,7 +339,7 @@ class RedisLeases:
         self._redis = client
         self._prefix = f"{PREFIX}{prefix}:"
         self.ttl_ms = int(ttl * 1000)
-        self._renew = client.register_script(_RENEW_IF_MINE)
+        self._renew = client.register_script(RENEW_IF_MINE)
         self._release = client.register_script(_RELEASE_IF_MINE)
         self._held: dict[str, str] = {}
         self._guard = threading.Lock()

@@ -287,10 +287,14 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     accessed = AccessTimes(settings.state_dir / "asset-access.sqlite")
     tag_ids = SqliteTagIds(settings.state_dir / "tag-ids.sqlite")
     staged_models = Staging(settings.state_dir / "model-staging.sqlite")
-    jobs = BackgroundJobs(settings.state_dir / "jobs.sqlite")
+    jobs = BackgroundJobs(
+        settings.state_dir / "jobs.sqlite", cluster.leases("jobs") if cluster else None
+    )
     export_configs = ExportConfigurations(settings.state_dir / "export-configurations.sqlite")
     bulk = BulkImports(
-        settings.state_dir, bulk_row_runner(settings, registry, users, search, uploads)
+        settings.state_dir,
+        bulk_row_runner(settings, registry, users, search, uploads),
+        cluster.leases("bulk") if cluster else None,
     )
     downloads = DownloadRunner(
         settings.state_dir,
@@ -301,6 +305,8 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         timeout=settings.downloads.timeout,
         max_size=settings.uploads.max_size,
     )
+    if cluster is not None:
+        downloads.leases = cluster.leases("downloads")
     api = meta_api.create_app(
         registry,
         users,

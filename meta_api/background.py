@@ -72,14 +72,22 @@ class Job:
 
 
 class BackgroundJobs:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, leases: Any = None) -> None:
         self._guard = threading.Lock()
         self._conn = open_state_db(path)
         self._conn.executescript(SCHEMA)
-        self._conn.execute(
-            "UPDATE jobs SET status = 'failed', error = ? WHERE status IN ('queued', 'running')",
-            ("A restart interrupted it; run it again (what it finished is kept).",),
-        )
+        # in a cluster (stores/state/redis.RedisLeases) a running job's node holds its
+        # lease: only the jobs of nodes that stopped are ended here
+        self._leases = leases
+        running = self._conn.execute(
+            "SELECT id FROM jobs WHERE status IN ('queued', 'running')"
+        ).fetchall()
+        for (job_id,) in running:
+            if leases is None or not leases.is_taken(job_id):
+                self._conn.execute(
+                    "UPDATE jobs SET status = 'failed', error = ? WHERE id = ?",
+                    ("A restart interrupted it; run it again (what it finished is kept).", job_id),
+                )
 
     def close(self) -> None:
         with self._guard:
@@ -118,6 +126,14 @@ class BackgroundJobs:
         return found
 
     def _run(self, job_id: str, work: Callable[[Progress], dict[str, Any]]) -> None:
+        token = self._leases.try_take(job_id) if self._leases is not None else None
+        try:
+            self._run_held(job_id, work)
+        finally:
+            if token is not None:
+                self._leases.release(job_id, token)
+
+    def _run_held(self, job_id: str, work: Callable[[Progress], dict[str, Any]]) -> None:
         last = 0.0
 
         def progress(done: int, total: int | None) -> None:

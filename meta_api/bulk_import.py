@@ -160,7 +160,12 @@ def _name_of(source: str) -> str:
 class BulkImports:
     """The jobs, in `<state_dir>/bulk-imports.sqlite`, and the threads that run them."""
 
-    def __init__(self, state_dir: Path, run_row: Callable[[dict[str, Any], Row], None]) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        run_row: Callable[[dict[str, Any], Row], None],
+        leases: Any = None,
+    ) -> None:
         self.folder = state_dir / "bulk-imports"
         self.folder.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
@@ -169,6 +174,9 @@ class BulkImports:
         self._run_row = run_row
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # in a cluster (stores/state/redis.RedisLeases): a job runs on one node at a time;
+        # a node that starts goes on only with those no live node holds
+        self._leases = leases
 
     def _sql(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._guard:
@@ -177,6 +185,8 @@ class BulkImports:
     def start(self) -> None:
         """Go on with the jobs a restart interrupted."""
         for (job_id,) in self._sql("SELECT id FROM jobs WHERE status = 'running'"):
+            if self._leases is not None and self._leases.is_taken(job_id):
+                continue  # another node runs it
             log.info("bulk import %s goes on after the restart", job_id)
             self._spawn(job_id)
 
@@ -239,6 +249,9 @@ class BulkImports:
         ]
 
     def _run(self, job_id: str) -> None:
+        token = self._leases.try_take(job_id) if self._leases is not None else None
+        if self._leases is not None and token is None:
+            return  # another node took it meanwhile
         try:
             self._run_rows(job_id)
         except Exception:  # noqa: BLE001 - a job never just stops: it says it failed
@@ -246,6 +259,9 @@ class BulkImports:
             self._sql(
                 "UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?", (now(), job_id)
             )
+        finally:
+            if token is not None:
+                self._leases.release(job_id, token)
 
     def _run_rows(self, job_id: str) -> None:
         job = self.get(job_id)

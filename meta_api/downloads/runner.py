@@ -62,6 +62,9 @@ class DownloadRunner:
         self.threads = threads
         self.timeout = timeout
         self.max_size = max_size
+        # in a cluster (stores/state/redis.RedisLeases): the node running a download holds
+        # its lease, so a node that starts puts back only the downloads of stopped nodes
+        self.leases: Any = None
         self._stopping = threading.Event()
         self._wake = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -70,7 +73,7 @@ class DownloadRunner:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        resumed = self.tasks.recover()
+        resumed = self.tasks.recover(self.leases.is_taken if self.leases is not None else None)
         if resumed:
             log.info("downloads: %d interrupted by a restart resume now", resumed)
         for number in range(self.threads):
@@ -112,6 +115,14 @@ class DownloadRunner:
     # --- one task ---------------------------------------------------------------------
 
     def _run(self, task: DownloadTask) -> None:
+        token = self.leases.try_take(task.id) if self.leases is not None else None
+        try:
+            self._run_held(task)
+        finally:
+            if token is not None:
+                self.leases.release(task.id, token)
+
+    def _run_held(self, task: DownloadTask) -> None:
         part = self.part_path(task.id)
         try:
             asset_id = self._download(task, part)

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,20 +100,37 @@ class DownloadTasks:
         return found[0] if found else None
 
     def claim(self) -> DownloadTask | None:
-        """The oldest queued task, now running."""
+        """The oldest queued task, now running (taken in one step: other processes sharing
+        the file, a cluster's nodes, never take the same one)."""
         with self._guard:
-            row = self._conn.execute(
-                f"SELECT {COLUMNS} FROM downloads WHERE status = ? ORDER BY created LIMIT 1",
-                (QUEUED,),
-            ).fetchone()
-            if row is None:
-                return None
-            self._conn.execute("UPDATE downloads SET status = ? WHERE id = ?", (RUNNING, row[0]))
-        return _task((*row[:2], RUNNING, *row[3:]))
+            while True:
+                row = self._conn.execute(
+                    f"SELECT {COLUMNS} FROM downloads WHERE status = ? ORDER BY created LIMIT 1",
+                    (QUEUED,),
+                ).fetchone()
+                if row is None:
+                    return None
+                taken = self._conn.execute(
+                    "UPDATE downloads SET status = ? WHERE id = ? AND status = ?",
+                    (RUNNING, row[0], QUEUED),
+                )
+                if taken.rowcount == 1:
+                    return _task((*row[:2], RUNNING, *row[3:]))
 
-    def recover(self) -> int:
-        """After a restart: running tasks are queued again (they resume where they were)."""
-        return self._run("UPDATE downloads SET status = ? WHERE status = ?", (QUEUED, RUNNING))
+    def recover(self, still_running: Callable[[str], bool] | None = None) -> int:
+        """After a restart: running tasks are queued again (they resume where they were),
+        but those `still_running` says another node runs."""
+        with self._guard:
+            ids = [
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT id FROM downloads WHERE status = ?", (RUNNING,)
+                ).fetchall()
+            ]
+        again = [i for i in ids if still_running is None or not still_running(i)]
+        for task_id in again:
+            self.requeue(task_id)
+        return len(again)
 
     def progress(self, task_id: str, done: int, total: int | None, validator: str | None) -> None:
         self._run(

@@ -374,6 +374,10 @@ class RedisLeases:
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
 
+    def is_taken(self, name: str) -> bool:
+        """Whether some node holds this lease now."""
+        return bool(self._redis.exists(self._prefix + name))
+
     def still_held(self, name: str, token: str) -> bool:
         try:
             value = self._redis.get(self._prefix + name)

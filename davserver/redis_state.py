@@ -6,6 +6,8 @@ another cannot both win). The single-process server keeps these in SQLite
 
 from __future__ import annotations
 
+import logging
+import pickle
 import threading
 from typing import Any
 
@@ -14,7 +16,10 @@ from wsgidav.lock_man.lock_manager import normalize_lock_root
 from wsgidav.lock_man.lock_storage_redis import LockStorageRedis
 from wsgidav.rw_lock import ReadWriteLock
 
-from stores.state.redis import PREFIX
+from stores import errors
+from stores.state.redis import PREFIX, Unavailable
+
+log = logging.getLogger(__name__)
 
 PROPS = PREFIX + "props:"  # a hash per URL: property name -> value
 PROP_URLS = PREFIX + "prop-urls"  # the URLs that have dead properties (a lexical sorted set)
@@ -141,8 +146,12 @@ class RedisPropertyManager:
 
 
 class RedisLockStorage(LockStorageRedis):
-    """WsgiDAV's Redis lock storage on our client, finding child locks with SCAN (never
-    KEYS, which blocks the server)."""
+    """WsgiDAV's Redis lock storage on our client. The roots of live locks are also kept
+    in a lexically sorted set, so the locks below a folder (checked by every DELETE, MOVE
+    and COPY of a folder) are found by a range, never by scanning the keyspace; tokens of
+    expired locks are dropped from their root's list when next met."""
+
+    ROOTS = PREFIX + "dav-lock-roots"
 
     def __init__(self, client: redis.Redis) -> None:
         super().__init__()
@@ -160,6 +169,23 @@ class RedisLockStorage(LockStorageRedis):
     def clear(self) -> None:
         for key in self._redis.scan_iter(match=self._redis_prefix.format("*")):
             self._redis.delete(key)
+        self._redis.delete(self.ROOTS)
+
+    def create(self, path: str, lock: dict[str, Any]) -> dict[str, Any]:
+        created = super().create(path, lock)
+        self._redis.zadd(self.ROOTS, {created["root"]: 0})
+        return created
+
+    def delete(self, token: str) -> bool:
+        raw = self._redis.get(self._redis_lock_prefix.format(token))
+        deleted = super().delete(token)
+        if raw is not None:
+            self._forget_root_if_unused(pickle.loads(raw).get("root"))
+        return deleted
+
+    def _forget_root_if_unused(self, root: str | None) -> None:
+        if root and not self._redis.llen(self._redis_url2token_prefix.format(root)):
+            self._redis.zrem(self.ROOTS, root)
 
     def get_lock_list(
         self, path: str, *, include_root: bool, include_children: bool, token_only: bool
@@ -167,25 +193,28 @@ class RedisLockStorage(LockStorageRedis):
         path = normalize_lock_root(path)
         found: list[Any] = []
         if include_root:
-            found += self._locks_at(self._redis_url2token_prefix.format(path), token_only)
+            found += self._locks_at(path, token_only)
         if include_children:
-            root = self._redis_url2token_prefix.format(path.rstrip("/"))
-            for key in self._redis.scan_iter(match=_glob_escape(root) + "/*", count=1000):
-                found += self._locks_at(key.decode(), token_only)
+            below = path.rstrip("/") + "/"
+            for root in self._redis.zrangebylex(
+                self.ROOTS, b"[" + below.encode(), b"(" + below.encode() + b"\xff"
+            ):
+                found += self._locks_at(root.decode(), token_only)
         return found
 
-    def _locks_at(self, key: str, token_only: bool) -> list[Any]:
-        """The live locks whose root is the URL of this URL2TOKEN key."""
+    def _locks_at(self, root: str, token_only: bool) -> list[Any]:
+        """The live locks whose root is `root` (expired ones are dropped on the way)."""
+        key = self._redis_url2token_prefix.format(root)
         locks = []
-        for token in self._redis.lrange(key, 0, -1):
-            lock = self.get(token.decode())  # None, and purged, when expired
-            if lock is not None:
+        for raw in self._redis.lrange(key, 0, -1):
+            token = raw.decode()
+            lock = self.get(token)  # None when expired
+            if lock is None:
+                self._redis.lrem(key, 0, token)
+                self._forget_root_if_unused(root)
+            else:
                 locks.append(lock["token"] if token_only else lock)
         return locks
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 class ClusterLockGuard(ReadWriteLock):
@@ -203,14 +232,28 @@ class ClusterLockGuard(ReadWriteLock):
 
     def acquire_write(self, *, timeout: float | None = None) -> None:
         super().acquire_write(timeout=timeout)
-        if not getattr(self._held, "shared", False):
-            if not self._shared.acquire():
-                super().release()
-                raise RuntimeError("another node held the WebDAV lock manager for 30 s")
-            self._held.shared = True
+        if getattr(self._held, "shared", False):
+            return  # a nested write transaction of this thread
+        try:
+            taken = self._shared.acquire()
+        except BaseException:
+            super().release()  # Redis down: this node's guard must not stay taken
+            raise
+        if not taken:
+            super().release()
+            raise errors.Unavailable(
+                "Another node held the cluster's WebDAV lock manager for 30 s; try again."
+            )
+        self._held.shared = True
 
     def release(self) -> None:
         super().release()
         if getattr(self._held, "shared", False) and not self._is_writer():
             self._held.shared = False
-            self._shared.release()
+            try:
+                self._shared.release()
+            except redis.LockError:
+                log.warning("the cluster's WebDAV lock guard had expired before its release")
+            except Unavailable as exc:
+                log.warning("could not release the cluster's WebDAV lock guard (%s); it "
+                            "expires by itself in 30 s", exc)

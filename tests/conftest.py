@@ -101,14 +101,26 @@ class Server:
         return cmd + self.extra_args
 
     def start(self) -> Server:
-        if not self.port:
-            self.port = free_port()
+        """Start and wait until *this* process answers. A free port can be taken by another
+        test's server between choosing it and binding it (xdist workers run side by side):
+        readiness is this process's own "listening" line, and a port lost that way is chosen
+        again rather than failing the test."""
+        chosen = not self.port
+        for _attempt in range(5):
+            if chosen:
+                self.port = free_port()
+            if self._launch():
+                return self
+        raise RuntimeError(f"server lost its port five times:\n{self.log()}")
+
+    def _launch(self) -> bool:
         env = {
             **os.environ,
             "ASSETDAV_CONFIG": str(REPO / "tests" / "empty-config.yaml"),
             **self.env,
         }
         self.state_dir.parent.mkdir(parents=True, exist_ok=True)
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
             self.command(),
@@ -118,17 +130,26 @@ class Server:
             cwd=str(self.state_dir.parent),
         )
         log.close()
+        listening = f":{self.port}/ (stores:"  # this process's "listening on" line, any host
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "the port is taken" in self._log_since(log_start):
+                    return False
                 raise RuntimeError(f"server exited early:\n{self.log()}")
-            try:
-                requests.get(self.url + "api/list", timeout=1)
-                return self
-            except (requests.ConnectionError, requests.Timeout):
-                # not listening yet, or (bound early, on a loaded machine) still starting
-                time.sleep(0.05)
+            if listening in self._log_since(log_start):
+                try:
+                    requests.get(self.url + "api/list", timeout=1)
+                    return True
+                except (requests.ConnectionError, requests.Timeout):
+                    pass  # bound, still starting on a loaded machine
+            time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log()}")
+
+    def _log_since(self, offset: int) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
-from stores import Registry
+from stores import Registry, errors
 
 from .base import Job, TaskFailed
 from .catalog import WorkerCatalog
@@ -34,6 +35,7 @@ class WorkerPool:
         self._guard = threading.Lock()
         self._running: dict[int, Job] = {}
         self._threads: list[threading.Thread] = []
+        self._last_unavailable_report = -60.0
         if hasattr(queue, "on_cancel"):  # a cluster's queue: cancels asked for elsewhere
             queue.on_cancel = self._cancel_running
 
@@ -89,13 +91,25 @@ class WorkerPool:
             self.wake()
         return before
 
+    def _report_claim_failure(self, exc: Exception) -> None:
+        """A shared queue that does not answer is said once a minute in one line (the
+        connection's own log says when it is back); anything else with its traceback."""
+        if errors.unavailable_from(exc) is None:
+            log.exception("could not take a task from the queue")
+            return
+        now = time.monotonic()
+        if now - self._last_unavailable_report >= 60:
+            self._last_unavailable_report = now
+            log.warning("the task queue does not answer (%s): no task is taken until it does",
+                        exc)
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
             names = self.catalog.names_by_type()
             try:
                 task = self.queue.claim(names.keys(), names)
-            except Exception:  # noqa: BLE001 - a broken database must not end the thread
-                log.exception("could not take a task from the queue")
+            except Exception as exc:  # noqa: BLE001 - a broken database must not end the thread
+                self._report_claim_failure(exc)
                 task = None
             if task is None:
                 with self._wake:

@@ -279,7 +279,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     workers = build_workers(settings, registry, cluster.task_queue() if cluster else None)
     secret = load_secret(settings.state_dir / "token-secret")
     if cluster is not None:
-        dav.lock_manager._lock = cluster.lock_guard()  # LOCKs exclusive across the nodes
+        cluster.lock_guard().install(dav.lock_manager)  # LOCKs exclusive across the nodes
         spent = cluster.spent
     else:
         spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
@@ -341,7 +341,8 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             ),
         },
     )
-    wsgi = AccessLog(RequestGuard(Dispatcher(dav, api)), cluster.node if cluster else "")
+    dav_face = cluster.read_snapshots(dav) if cluster else dav
+    wsgi = AccessLog(RequestGuard(Dispatcher(dav_face, api)), cluster.node if cluster else "")
     app = Application(wsgi, registry, users)
     if cluster is not None:
         stream = cluster.change_stream(registry.feed)

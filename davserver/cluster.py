@@ -42,6 +42,11 @@ class ClusterState:
 
         return RedisTaskQueue(self.client, self.node)
 
+    def read_snapshots(self, app: Any) -> Any:
+        from .redis_state import read_snapshots
+
+        return read_snapshots(app)
+
     def lock_guard(self) -> Any:
         from .redis_state import ClusterLockGuard
 

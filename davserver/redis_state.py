@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import pickle
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import redis
+from wsgidav import util
 from wsgidav.lock_man.lock_manager import normalize_lock_root
 from wsgidav.lock_man.lock_storage_redis import LockStorageRedis
 from wsgidav.rw_lock import ReadWriteLock
@@ -40,6 +42,55 @@ def _unpack(raw: bytes | None) -> Any:
     return raw[1:] if raw[:1] == b"b" else raw[1:].decode()
 
 
+LISTING_METHODS = frozenset({"PROPFIND"})
+_request = threading.local()  # .snapshots: a listing's view of which URLs have state
+
+
+def read_snapshots(app: Any) -> Any:
+    """WSGI wrapper: within a PROPFIND (which lists many resources), which URLs below the
+    first one asked about have dead properties or locks is read from Redis once, not once
+    per resource; URLs that have some are still read one by one. Other requests read
+    Redis directly (a write's checks must see the latest state)."""
+
+    def scoped(environ: dict, start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") not in LISTING_METHODS:
+            return app(environ, start_response)
+        return _with_snapshots(app, environ, start_response)
+
+    return scoped
+
+
+def _with_snapshots(app: Any, environ: dict, start_response: Any) -> Iterator[bytes]:
+    """WsgiDAV does its work while its answer is iterated, so the scope spans that."""
+    _request.snapshots = {}
+    try:
+        answer = app(environ, start_response)
+        try:
+            yield from answer
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+    finally:
+        _request.snapshots = None
+
+
+def _in_snapshot(client: redis.Redis, members_key: str, url: str) -> bool | None:
+    """Whether `url` is a member of the sorted set, from this read request's snapshot of
+    the part below the first URL asked about; None outside a read request or that part."""
+    snapshots = getattr(_request, "snapshots", None)
+    if snapshots is None:
+        return None
+    for prefix, members in snapshots.get(members_key, ()):
+        if url == prefix or url.startswith(prefix.rstrip("/") + "/"):
+            return url in members
+    low = url.encode()
+    found = client.zrangebylex(members_key, b"[" + low, b"(" + low.rstrip(b"/") + b"/\xff")
+    members = {m.decode() for m in found}
+    snapshots.setdefault(members_key, []).append((url, members))
+    return url in members
+
+
 class RedisPropertyManager:
     """WsgiDAV property manager for dead properties of any namespace, keyed by URL."""
 
@@ -58,10 +109,16 @@ class RedisPropertyManager:
         return [u.decode() for u in found]
 
     def get_properties(self, norm_url: str, environ: dict | None = None) -> list[str]:
-        return [n.decode() for n in self._redis.hkeys(PROPS + _norm(norm_url))]
+        url = _norm(norm_url)
+        if _in_snapshot(self._redis, PROP_URLS, url) is False:
+            return []
+        return [n.decode() for n in self._redis.hkeys(PROPS + url)]
 
     def get_property(self, norm_url: str, name: str, environ: dict | None = None) -> Any:
-        return _unpack(self._redis.hget(PROPS + _norm(norm_url), name))
+        url = _norm(norm_url)
+        if _in_snapshot(self._redis, PROP_URLS, url) is False:
+            return None
+        return _unpack(self._redis.hget(PROPS + url, name))
 
     def write_property(
         self,
@@ -202,11 +259,36 @@ class RedisLockStorage(LockStorageRedis):
                 found += self._locks_at(root.decode(), token_only)
         return found
 
+    def prefetch_chain(self, url: str) -> None:
+        """Read the lock lists of `url` and of every folder above it in one round trip,
+        for the write check that is about to walk up that chain (cleared by `forget`)."""
+        chain = []
+        u = normalize_lock_root(url)
+        while u:
+            chain.append(u)
+            u = util.get_uri_parent(u)
+        pipe = self._redis.pipeline(transaction=False)
+        for u in chain:
+            pipe.lrange(self._redis_url2token_prefix.format(u), 0, -1)
+        _request.chain = dict(zip(chain, pipe.execute(), strict=True))
+
+    @staticmethod
+    def forget_chain() -> None:
+        _request.chain = None
+
+    def _tokens_at(self, root: str) -> list[bytes]:
+        chain = getattr(_request, "chain", None)
+        if chain is not None and root in chain:
+            return chain[root]
+        if _in_snapshot(self._redis, self.ROOTS, root) is False:
+            return []
+        return self._redis.lrange(self._redis_url2token_prefix.format(root), 0, -1)
+
     def _locks_at(self, root: str, token_only: bool) -> list[Any]:
         """The live locks whose root is `root` (expired ones are dropped on the way)."""
         key = self._redis_url2token_prefix.format(root)
         locks = []
-        for raw in self._redis.lrange(key, 0, -1):
+        for raw in self._tokens_at(root):
             token = raw.decode()
             lock = self.get(token)  # None when expired
             if lock is None:
@@ -218,22 +300,53 @@ class RedisLockStorage(LockStorageRedis):
 
 
 class ClusterLockGuard(ReadWriteLock):
-    """The lock manager's guard: a write transaction (taking a lock, checking and
-    recording) also holds a Redis lock, so it is exclusive across the nodes; reads stay
-    local (a node's readers run side by side)."""
+    """The lock manager's guard: a write transaction that changes the shared locks
+    (LOCK, refresh, UNLOCK) also holds a Redis lock, so it is exclusive across the nodes;
+    reads stay local (a node's readers run side by side), and so do the marks WsgiDAV sets
+    around every PUT (`_active_writes`, which live in this process only: serialising them
+    across the cluster cost two Redis lock round trips per PUT and bought nothing)."""
 
     def __init__(self, client: redis.Redis) -> None:
         super().__init__()
-        self._shared = client.lock(PREFIX + "dav-lock-manager", timeout=30, blocking_timeout=30)
+        self._shared = client.lock(
+            PREFIX + "dav-lock-manager", timeout=30, blocking_timeout=30, sleep=0.005
+        )
         self._held = threading.local()
+
+    def install(self, manager: Any) -> None:
+        """Become `manager`'s guard, its per-request write marks taken locally, and its
+        write checks reading the chain of lock lists above a URL in one round trip."""
+        manager._lock = self
+        for name in ("_begin_write_transaction", "_end_write_transaction"):
+            setattr(manager, name, self._local(getattr(manager, name)))
+        storage, conflicts = manager.storage, manager._get_write_conflicts
+
+        def chain_read_at_once(url: str, *args: Any, **kwargs: Any) -> Any:
+            storage.prefetch_chain(url)
+            try:
+                return conflicts(url, *args, **kwargs)
+            finally:
+                storage.forget_chain()
+
+        manager._get_write_conflicts = chain_read_at_once
+
+    def _local(self, method: Any) -> Any:
+        def locally(*args: Any, **kwargs: Any) -> Any:
+            self._held.local_only = True
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self._held.local_only = False
+
+        return locally
 
     def _is_writer(self) -> bool:
         return self._ReadWriteLock__writer is threading.current_thread()  # type: ignore[attr-defined]
 
     def acquire_write(self, *, timeout: float | None = None) -> None:
         super().acquire_write(timeout=timeout)
-        if getattr(self._held, "shared", False):
-            return  # a nested write transaction of this thread
+        if getattr(self._held, "shared", False) or getattr(self._held, "local_only", False):
+            return  # a nested write transaction of this thread, or a local mark
         try:
             taken = self._shared.acquire()
         except BaseException:

@@ -91,6 +91,7 @@ def test_a_write_through_one_node_is_found_through_the_others(cluster):
 
 def test_locks_and_dead_properties_span_the_nodes(cluster):
     (one, two, three), _redis, _base = cluster
+    mkcol(one.store_url() + "p/")  # (made already when the whole module runs)
     url = "p/locked.txt"
     assert requests.put(one.store_url() + url, data=b"v1", timeout=10).status_code == 201
     body = (b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
@@ -102,6 +103,10 @@ def test_locks_and_dead_properties_span_the_nodes(cluster):
     token = locked.headers["Lock-Token"].strip("<>")
     refused = requests.put(two.store_url() + url, data=b"v2", timeout=10)
     assert refused.status_code == 423
+    listing = requests.request("PROPFIND", three.store_url() + "p/", headers={"Depth": "1"},
+                               data=b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>'
+                                    b"<D:lockdiscovery/></D:prop></D:propfind>", timeout=10)
+    assert listing.content.count(token.encode()) == 1, listing.text  # its lock, once
     again = requests.request("LOCK", three.store_url() + url, data=body, timeout=10)
     assert again.status_code == 423
     allowed = requests.put(two.store_url() + url, data=b"v2", timeout=10,
@@ -122,6 +127,22 @@ def test_locks_and_dead_properties_span_the_nodes(cluster):
     seen = requests.request("PROPFIND", two.store_url() + url, data=find,
                             headers={"Depth": "0"}, timeout=10)
     assert seen.status_code == 207 and b"teal" in seen.content
+    listed = requests.request("PROPFIND", three.store_url() + "p/", data=find,
+                              headers={"Depth": "1"}, timeout=10)
+    assert listed.content.count(b"teal") == 1, listed.text
+
+    # a folder locked (Depth infinity) through node 1 guards what is put inside it anywhere
+    mkcol(one.store_url() + "p/guarded/")
+    held = requests.request("LOCK", one.store_url() + "p/guarded/", data=body, timeout=10,
+                            headers={"Timeout": "Second-600", "Depth": "infinity"})
+    assert held.status_code == 200, held.text
+    folder_token = held.headers["Lock-Token"].strip("<>")
+    assert requests.put(two.store_url() + "p/guarded/in.txt", data=b"x",
+                        timeout=10).status_code == 423
+    assert requests.put(three.store_url() + "p/guarded/in.txt", data=b"x", timeout=10,
+                        headers={"If": f"(<{folder_token}>)"}).status_code == 201
+    assert requests.request("UNLOCK", two.store_url() + "p/guarded/", timeout=10,
+                            headers={"Lock-Token": f"<{folder_token}>"}).status_code == 204
 
 
 def test_a_presigned_upload_is_spent_once_across_the_nodes(cluster):

@@ -36,7 +36,7 @@ def start_nodes(base: Path, redis_url: str, count: int = 3) -> list[Server]:
         config = base / f"node{n}.yaml"
         config.write_text(yaml.safe_dump({
             "cluster": {"redis_url": redis_url, "node_name": f"node{n}"},
-            "index": {"watch": False, "path": str(base / f"index{n}")},
+            "index": {"watch": False, "path": str(base / f"index{n}"), "reconcile_interval": 2},
             "derived": {"background": False},
         }))
         nodes.append(Server({"demo": store}, base / "shared-state", base / f"node{n}.log",
@@ -143,6 +143,31 @@ def test_locks_and_dead_properties_span_the_nodes(cluster):
                         headers={"If": f"(<{folder_token}>)"}).status_code == 201
     assert requests.request("UNLOCK", two.store_url() + "p/guarded/", timeout=10,
                             headers={"Lock-Token": f"<{folder_token}>"}).status_code == 204
+
+
+def test_a_file_written_behind_the_nodes_backs_is_taken_in(cluster):
+    """No write re-scans its asset folder in a cluster (there is no watcher on a network
+    filesystem): what people put in the tree directly, the periodic reconcile takes in,
+    and then every node finds it."""
+    (one, two, three), _redis, base = cluster
+    mkcol(one.store_url() + "p/")  # (made already when the whole module runs)
+    mkcol(one.store_url() + "p/behind/")
+    assert requests.put(one.store_url() + "p/behind/first.txt", data=b"1", timeout=10).ok
+    (base / "demo/p/behind/dropped-behind.txt").write_bytes(b"behind the backs")
+    assert requests.put(two.store_url() + "p/behind/second.txt", data=b"2", timeout=10).ok
+    deadline = time.monotonic() + 30
+    for node in (three, one):
+        while True:
+            found = requests.get(node.url + "api/assets", timeout=10, params={
+                "store": "demo", "q": "dropped-behind.txt"}).json()["assets"]
+            if [a["asset"] for a in found] == ["behind"]:
+                break
+            assert time.monotonic() < deadline, found
+            time.sleep(0.2)
+    from stores.sidecar import Sidecar
+
+    recorded = Sidecar(base / "demo/p/behind").read()["files"]
+    assert {"first.txt", "second.txt", "dropped-behind.txt"} <= set(recorded), recorded
 
 
 def test_a_presigned_upload_is_spent_once_across_the_nodes(cluster):

@@ -323,6 +323,12 @@ RENEW_IF_MINE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+_TAKE_IF_FREE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
+return token
+"""
 _RELEASE_IF_MINE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -341,6 +347,7 @@ class RedisLeases:
         self.ttl_ms = int(ttl * 1000)
         self._renew = client.register_script(RENEW_IF_MINE)
         self._release = client.register_script(_RELEASE_IF_MINE)
+        self._take = client.register_script(_TAKE_IF_FREE)
         self._held: dict[str, str] = {}
         self._guard = threading.Lock()
         self._renewer: threading.Thread | None = None
@@ -348,12 +355,13 @@ class RedisLeases:
     def try_take(self, name: str) -> str | None:
         """The lease's fencing token, or None while another holds it; errors.Unavailable
         when Redis does not answer."""
-        try:
-            token = str(self._redis.incr(PREFIX + "fence"))
-            if not self._redis.set(self._prefix + name, token, nx=True, px=self.ttl_ms):
-                return None
+        try:  # one round trip; a token is drawn only when the lease is free
+            taken = self._take(keys=[self._prefix + name, PREFIX + "fence"], args=[self.ttl_ms])
         except Unavailable as exc:
             raise _unavailable(exc) from None
+        if taken is None:
+            return None
+        token = str(taken)
         with self._guard:
             self._held[name] = token
             if self._renewer is None or not self._renewer.is_alive():
@@ -366,13 +374,13 @@ class RedisLeases:
     def take(self, name: str, wait: float) -> str | None:
         """Wait up to `wait` seconds for the lease."""
         deadline = time.monotonic() + wait
-        delay = 0.005
+        delay = 0.002
         while True:
             token = self.try_take(name)
             if token is not None or time.monotonic() >= deadline:
                 return token
             time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            delay = min(delay * 2, 0.025)  # leases are held for a batch: milliseconds
 
     def is_taken(self, name: str) -> bool:
         """Whether some node holds this lease now."""

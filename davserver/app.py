@@ -219,12 +219,11 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         props, locks = cluster.props, cluster.locks
         sidecar.cluster_leases = cluster.leases("sidecar", ttl=15)
         users.throttle = cluster.throttle(settings.failed_login_delay_max)
-        if settings.index.reconcile_interval > 0:
-            # every node's writes are recorded by the nodes themselves; what people change
-            # behind their backs the periodic reconcile takes in: no write re-scans its
-            # asset folder (on a network filesystem, with no watcher, that is every write)
-            for store in registry:
-                store.reconcile_on_write = False
+        # every node's writes are recorded by the nodes themselves; what people change
+        # behind their backs the periodic reconcile takes in: no write re-scans its asset
+        # folder (on a network filesystem, with no watcher, that would be every write)
+        for store in registry:
+            store.reconcile_on_write = False
     else:
         props = SqlitePropertyManager(settings.state_dir / "dav-properties.sqlite")
         locks = SqliteLockStorage(settings.state_dir / "dav-locks.sqlite")

@@ -289,8 +289,12 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     else:
         spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
     uploads = build_uploads(settings, cluster.leases("tus") if cluster else None)
-    accessed = AccessTimes(settings.state_dir / "asset-access.sqlite")
-    tag_ids = SqliteTagIds(settings.state_dir / "tag-ids.sqlite")
+    access_path = settings.state_dir / "asset-access.sqlite"
+    tag_ids_path = settings.state_dir / "tag-ids.sqlite"
+    if cluster is not None:
+        accessed, tag_ids = cluster.access_times(access_path), cluster.tag_ids(tag_ids_path)
+    else:
+        accessed, tag_ids = AccessTimes(access_path), SqliteTagIds(tag_ids_path)
     staged_models = Staging(settings.state_dir / "model-staging.sqlite")
     jobs = BackgroundJobs(
         settings.state_dir / "jobs.sqlite", cluster.leases("jobs") if cluster else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .config import Settings
@@ -36,6 +37,17 @@ class ClusterState:
         from stores.state.redis import RedisLeases
 
         return RedisLeases(self.client, kind, ttl)
+
+    def tag_ids(self, sqlite_path: Path) -> Any:
+        """Tag ids in Redis, taking over those of `sqlite_path` (a single process's)."""
+        from stores.state.redis_records import RedisTagIds
+
+        return RedisTagIds(self.client, sqlite_path)
+
+    def access_times(self, sqlite_path: Path) -> Any:
+        from stores.state.redis_records import RedisAccessTimes
+
+        return RedisAccessTimes(self.client, sqlite_path)
 
     def task_queue(self) -> Any:
         from meta_api.workers.redis_queue import RedisTaskQueue

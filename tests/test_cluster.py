@@ -46,10 +46,24 @@ def start_nodes(base: Path, redis_url: str, count: int = 3) -> list[Server]:
     return nodes
 
 
+def single_process_tag_ids(path: Path) -> None:
+    """Tag ids a single process gave before the store became a cluster: `legacy` is 41,
+    and 57 was handed out once (to a tag since gone)."""
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("CREATE TABLE tags "
+                     "(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE)")
+        conn.execute("INSERT INTO tags (id, name) VALUES (41, 'legacy'), (57, 'gone')")
+        conn.execute("DELETE FROM tags WHERE id = 57")
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[tuple[list[Server], RedisServer, Path]]:
     base = tmp_path_factory.mktemp("cluster")
     redis_server = RedisServer(base / "redis").start()
+    single_process_tag_ids(base / "shared-state" / "tag-ids.sqlite")
     nodes = start_nodes(base, redis_server.url)
     yield nodes, redis_server, base
     for node in nodes:
@@ -168,6 +182,44 @@ def test_a_file_written_behind_the_nodes_backs_is_taken_in(cluster):
 
     recorded = Sidecar(base / "demo/p/behind").read()["files"]
     assert {"first.txt", "second.txt", "dropped-behind.txt"} <= set(recorded), recorded
+
+
+def test_tag_ids_are_the_clusters_and_keep_those_given_before(cluster):
+    """Tag ids live in Redis, the same through every node; the ids a single process gave
+    (its SQLite file) are taken over, and no id is given twice."""
+    import sqlite3
+
+    (one, two, three), _redis, base = cluster
+    mkcol(one.store_url() + "p/")  # (made already when the whole module runs)
+    mkcol(one.store_url() + "p/tagged/")
+    assert requests.post(two.url + "api/demo/p/meta/tagged", timeout=10,
+                         json={"tags": ["legacy", "fresh-one", "fresh-two"]}).ok
+    seen = []
+    for node in (one, two, three):
+        tags = requests.get(node.url + "api/tags", timeout=10, params={
+            "store": "demo", "project": "p", "limit": 1000}).json()["tags"]
+        seen.append({t["name"]: t["id"] for t in tags})
+    assert seen[0] == seen[1] == seen[2]
+    ids = seen[0]
+    assert ids["legacy"] == 41
+    assert sorted([ids["fresh-one"], ids["fresh-two"]]) == [58, 59]  # past 57, given once
+    # the single process's file is left as it was (SQLite is not for a network filesystem)
+    with contextlib.closing(sqlite3.connect(base / "shared-state" / "tag-ids.sqlite")) as db:
+        assert db.execute("SELECT name FROM tags").fetchall() == [("legacy",)]
+
+
+def test_a_fetch_through_one_node_is_the_last_access_on_the_others(cluster):
+    (one, two, three), _redis, _base = cluster
+    mkcol(one.store_url() + "p/")  # (made already when the whole module runs)
+    mkcol(one.store_url() + "p/fetched/")
+    assert requests.put(one.store_url() + "p/fetched/seen.txt", data=b"x", timeout=10).ok
+    asset = requests.get(two.url + "api/assets", timeout=10, params={
+        "store": "demo", "q": "seen.txt"}).json()["assets"][0]
+    assert asset["last_access_time"] == asset["updated_at"]  # never fetched
+    time.sleep(0.05)
+    assert requests.get(one.url + f"api/assets/{asset['id']}/content", timeout=10).ok
+    after = requests.get(three.url + f"api/assets/{asset['id']}", timeout=10).json()
+    assert after["last_access_time"] > after["updated_at"]
 
 
 def test_a_presigned_upload_is_spent_once_across_the_nodes(cluster):

@@ -299,7 +299,12 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     jobs = BackgroundJobs(
         settings.state_dir / "jobs.sqlite", cluster.leases("jobs") if cluster else None
     )
-    export_configs = ExportConfigurations(settings.state_dir / "export-configurations.sqlite")
+    configs_path = settings.state_dir / "export-configurations.sqlite"
+    export_configs = (
+        cluster.export_configurations(configs_path)
+        if cluster
+        else ExportConfigurations(configs_path)
+    )
     bulk = BulkImports(
         settings.state_dir,
         bulk_row_runner(settings, registry, users, search, uploads),

@@ -49,6 +49,11 @@ class ClusterState:
 
         return RedisAccessTimes(self.client, sqlite_path)
 
+    def export_configurations(self, sqlite_path: Path) -> Any:
+        from stores.state.redis_export_configs import RedisExportConfigurations
+
+        return RedisExportConfigurations(self.client, sqlite_path)
+
     def task_queue(self) -> Any:
         from meta_api.workers.redis_queue import RedisTaskQueue
 

@@ -59,11 +59,22 @@ def single_process_tag_ids(path: Path) -> None:
         conn.execute("DELETE FROM tags WHERE id = 57")
 
 
+def single_process_export_configuration(path: Path) -> None:
+    """An export configuration a single process kept before the store became a cluster."""
+    from stores.state.export_configs import ExportConfigurations
+
+    configs = ExportConfigurations(path)
+    configs.create("anonymous", None, {"name": "From before", "metadata_adapter": "none",
+                                       "image_format": "png"})
+    configs.close()
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[tuple[list[Server], RedisServer, Path]]:
     base = tmp_path_factory.mktemp("cluster")
     redis_server = RedisServer(base / "redis").start()
     single_process_tag_ids(base / "shared-state" / "tag-ids.sqlite")
+    single_process_export_configuration(base / "shared-state" / "export-configurations.sqlite")
     nodes = start_nodes(base, redis_server.url)
     yield nodes, redis_server, base
     for node in nodes:
@@ -220,6 +231,32 @@ def test_a_fetch_through_one_node_is_the_last_access_on_the_others(cluster):
     assert requests.get(one.url + f"api/assets/{asset['id']}/content", timeout=10).ok
     after = requests.get(three.url + f"api/assets/{asset['id']}", timeout=10).json()
     assert after["last_access_time"] > after["updated_at"]
+
+
+def test_export_configurations_are_the_same_through_every_node(cluster):
+    """Kept in Redis: made through one node, listed, changed and removed through others;
+    the one a single process kept before is taken over."""
+    (one, two, three), _redis, base = cluster
+    api = [node.url + "api/export-configurations" for node in (one, two, three)]
+    made = requests.post(api[0], timeout=10, json={"name": "Web", "image_format": "webp"})
+    assert made.status_code == 201, made.text
+    config = made.json()
+    assert [c["name"] for c in requests.get(api[1], timeout=10).json()] == [
+        "From before", "Web"]
+    changed = requests.patch(f"{api[2]}/{config['id']}", timeout=10,
+                             json={"name": "Web small", "naming_convention_template": None})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["image_format"] == "webp"
+    seen = requests.get(f"{api[0]}/{config['id']}", timeout=10).json()
+    assert seen["name"] == "Web small" and seen["updated_at"] >= config["updated_at"]
+    import sqlite3  # the single process's file is left as it was
+
+    with contextlib.closing(sqlite3.connect(base / "shared-state/export-configurations.sqlite")
+                            ) as db:
+        assert db.execute("SELECT name FROM configs").fetchall() == [("From before",)]
+    assert requests.delete(f"{api[1]}/{config['id']}", timeout=10).status_code == 200
+    assert requests.get(f"{api[2]}/{config['id']}", timeout=10).status_code == 404
+    assert [c["name"] for c in requests.get(api[0], timeout=10).json()] == ["From before"]
 
 
 def test_a_presigned_upload_is_spent_once_across_the_nodes(cluster):

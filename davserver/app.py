@@ -295,7 +295,8 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         accessed, tag_ids = cluster.access_times(access_path), cluster.tag_ids(tag_ids_path)
     else:
         accessed, tag_ids = AccessTimes(access_path), SqliteTagIds(tag_ids_path)
-    staged_models = Staging(settings.state_dir / "model-staging.sqlite")
+    staging_path = settings.state_dir / "model-staging.sqlite"
+    staged_models = cluster.staging(staging_path) if cluster else Staging(staging_path)
     jobs = BackgroundJobs(
         settings.state_dir / "jobs.sqlite", cluster.leases("jobs") if cluster else None
     )

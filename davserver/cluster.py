@@ -54,6 +54,11 @@ class ClusterState:
 
         return RedisExportConfigurations(self.client, sqlite_path)
 
+    def staging(self, sqlite_path: Path) -> Any:
+        from meta_api.model_library.redis_staging import RedisStaging
+
+        return RedisStaging(self.client, sqlite_path)
+
     def task_queue(self) -> Any:
         from meta_api.workers.redis_queue import RedisTaskQueue
 

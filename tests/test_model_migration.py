@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from cluster_setup import REDIS, RedisServer
 from PIL import Image
 from users import add_team, auth
 
@@ -73,29 +74,42 @@ def legacy_library(root: Path) -> None:
 
 
 @pytest.fixture
-def migrating(tmp_path):
+def migrating(request, tmp_path):
+    """A server with a model library; `redis` (indirect parameter): a one-node cluster,
+    whose staged models are kept in Redis."""
     roots = {"demo": tmp_path / "demo", "models": tmp_path / "models"}
     for root in roots.values():
         root.mkdir()
     allowed = tmp_path / "import"
     allowed.mkdir()
     legacy_library(allowed)
-    config = tmp_path / "assetdav.yaml"
-    config.write_text(yaml.safe_dump({
+    settings = {
         "stores": {k: str(v) for k, v in roots.items()},
         "models": {"store": "models"},
         "migration": {"allowed_roots": [str(allowed)]},
-    }))
+    }
+    redis_server = None
+    if getattr(request, "param", "single") == "redis":
+        if REDIS is None:
+            pytest.skip("redis-server is not installed")
+        redis_server = RedisServer(tmp_path / "redis").start()
+        settings["cluster"] = {"redis_url": redis_server.url, "node_name": "solo"}
+    config = tmp_path / "assetdav.yaml"
+    config.write_text(yaml.safe_dump(settings))
     server = Server({}, tmp_path / "state", tmp_path / "server.log",
                     env={"ASSETDAV_CONFIG": str(config)}).start()
     yield server, roots["models"], allowed, server.url + "compat/model-manager/api/"
     server.stop()
+    if redis_server is not None:
+        redis_server.stop()
+        assert not (tmp_path / "state" / "model-staging.sqlite").exists()  # all in Redis
 
 
 def post(url: str, body: dict, **kw) -> requests.Response:
     return requests.post(url, json=body, timeout=30, **kw)
 
 
+@pytest.mark.parametrize("migrating", ["single", "redis"], indirect=True)
 def test_stage_then_import_with_each_strategy(migrating):
     server, library, allowed, mm = migrating
     dav = server.store_url("models")

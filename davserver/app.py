@@ -17,7 +17,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 import meta_api
 from index.service import SearchIndex
-from meta_api.background import BackgroundJobs
+from meta_api.background import BackgroundJobs, SqliteJobRecords
 from meta_api.bulk_import import BulkImports, Row, find_by_hash, import_row
 from meta_api.downloads import DownloadRunner, UrlGuard
 from meta_api.media import Media, MediaSettings, PreviewMaker
@@ -297,8 +297,10 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         accessed, tag_ids = AccessTimes(access_path), SqliteTagIds(tag_ids_path)
     staging_path = settings.state_dir / "model-staging.sqlite"
     staged_models = cluster.staging(staging_path) if cluster else Staging(staging_path)
-    jobs = BackgroundJobs(
-        settings.state_dir / "jobs.sqlite", cluster.leases("jobs") if cluster else None
+    jobs = (
+        BackgroundJobs(cluster.job_records(), cluster.leases("jobs"))
+        if cluster
+        else BackgroundJobs(SqliteJobRecords(settings.state_dir / "jobs.sqlite"))
     )
     configs_path = settings.state_dir / "export-configurations.sqlite"
     export_configs = (

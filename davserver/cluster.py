@@ -54,6 +54,11 @@ class ClusterState:
 
         return RedisExportConfigurations(self.client, sqlite_path)
 
+    def job_records(self) -> Any:
+        from meta_api.redis_jobs import RedisJobRecords
+
+        return RedisJobRecords(self.client)
+
     def staging(self, sqlite_path: Path) -> Any:
         from meta_api.model_library.redis_staging import RedisStaging
 

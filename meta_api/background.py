@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Response, copy_current_request_context, current_app, jsonify, request
 
+from stores import errors
 from stores.errors import StoreError
 from stores.state.sqlite import open_state_db
 
@@ -71,39 +72,72 @@ class Job:
         }
 
 
-class BackgroundJobs:
-    def __init__(self, path: Path, leases: Any = None) -> None:
+RESTARTED = "A restart interrupted it; run it again (what it finished is kept)."
+COLUMNS = ("id", "created", "kind", "status", "username", "done", "total", "result", "error")
+
+
+class SqliteJobRecords:
+    """The jobs of a single process, in `<state_dir>/jobs.sqlite`."""
+
+    def __init__(self, path: Path) -> None:
         self._guard = threading.Lock()
         self._conn = open_state_db(path)
         self._conn.executescript(SCHEMA)
-        # in a cluster (stores/state/redis.RedisLeases) a running job's node holds its
-        # lease: only the jobs of nodes that stopped are ended here
-        self._leases = leases
-        running = self._conn.execute(
-            "SELECT id FROM jobs WHERE status IN ('queued', 'running')"
-        ).fetchall()
-        for (job_id,) in running:
-            if leases is None or not leases.is_taken(job_id):
-                self._conn.execute(
-                    "UPDATE jobs SET status = 'failed', error = ? WHERE id = ?",
-                    ("A restart interrupted it; run it again (what it finished is kept).", job_id),
-                )
 
     def close(self) -> None:
         with self._guard:
             self._conn.close()
 
-    def _run_sql(self, sql: str, args: tuple[Any, ...]) -> None:
+    def add(self, job_id: str, created: float, kind: str, username: str) -> None:
         with self._guard:
-            self._conn.execute(sql, args)
+            self._conn.execute(
+                "INSERT INTO jobs (id, created, kind, status, username) VALUES (?,?,?,?,?)",
+                (job_id, created, kind, "running", username),
+            )
 
-    def get(self, job_id: str) -> Job | None:
+    def set(self, job_id: str, **values: Any) -> None:
+        """Change some of `done`, `total`, `status`, `result` (JSON text), `error`."""
+        sets = ", ".join(f"{name} = ?" for name in values)  # names are the code's own
         with self._guard:
-            row = self._conn.execute(
-                "SELECT id, created, kind, status, username, done, total, result, error "
-                "FROM jobs WHERE id = ?",
+            self._conn.execute(
+                f"UPDATE jobs SET {sets} WHERE id = ?",  # noqa: S608
+                (*values.values(), job_id),
+            )
+
+    def get(self, job_id: str) -> tuple[Any, ...] | None:
+        with self._guard:
+            return self._conn.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE id = ?",  # noqa: S608
                 (job_id,),
             ).fetchone()
+
+    def unfinished(self) -> list[str]:
+        with self._guard:
+            rows = self._conn.execute(
+                "SELECT id FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchall()
+        return [job_id for (job_id,) in rows]
+
+
+class BackgroundJobs:
+    def __init__(self, records: Any, leases: Any = None) -> None:
+        self._records = records
+        # in a cluster (stores/state/redis.RedisLeases) a running job's node holds its
+        # lease: only the jobs of nodes that stopped are ended here
+        self._leases = leases
+        try:
+            for job_id in records.unfinished():
+                if leases is None or not leases.is_taken(job_id):
+                    records.set(job_id, status="failed", error=RESTARTED)
+        except (StoreError, *errors.UNAVAILABLE_TYPES) as exc:  # a cluster's Redis is down
+            log.warning("could not look for jobs a restart interrupted (%s); the next "
+                        "start of a node does", exc)
+
+    def close(self) -> None:
+        self._records.close()
+
+    def get(self, job_id: str) -> Job | None:
+        row = self._records.get(job_id)
         if row is None:
             return None
         values = list(row)
@@ -113,10 +147,7 @@ class BackgroundJobs:
     def start(self, kind: str, username: str, work: Callable[[Progress], dict[str, Any]]) -> Job:
         """Run `work` in a thread; its answer becomes the job's result."""
         job_id = str(uuid.uuid4())
-        self._run_sql(
-            "INSERT INTO jobs (id, created, kind, status, username) VALUES (?,?,?,?,?)",
-            (job_id, time.time(), kind, "running", username),
-        )
+        self._records.add(job_id, time.time(), kind, username)
         thread = threading.Thread(
             target=self._run, args=(job_id, work), name=f"job-{kind}", daemon=True
         )
@@ -141,9 +172,7 @@ class BackgroundJobs:
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY or (total is not None and done >= total):
                 last = now
-                self._run_sql(
-                    "UPDATE jobs SET done = ?, total = ? WHERE id = ?", (done, total, job_id)
-                )
+                self._records.set(job_id, done=done, total=total)
 
         try:
             result = work(progress)
@@ -157,13 +186,9 @@ class BackgroundJobs:
             else:
                 log.exception("job %s failed unexpectedly", job_id)
                 message = f"It failed unexpectedly ({type(exc).__name__}); see the server log."
-            self._run_sql(
-                "UPDATE jobs SET status = 'failed', error = ? WHERE id = ?", (message, job_id)
-            )
+            self._records.set(job_id, status="failed", error=message)
             return
-        self._run_sql(
-            "UPDATE jobs SET status = 'done', result = ? WHERE id = ?", (json.dumps(result), job_id)
-        )
+        self._records.set(job_id, status="done", result=json.dumps(result))
 
 
 def queued(job: Job) -> Response:

@@ -102,7 +102,8 @@ def migrating(request, tmp_path):
     server.stop()
     if redis_server is not None:
         redis_server.stop()
-        assert not (tmp_path / "state" / "model-staging.sqlite").exists()  # all in Redis
+        for kept_in_redis in ("model-staging.sqlite", "jobs.sqlite", "tag-ids.sqlite"):
+            assert not (tmp_path / "state" / kept_in_redis).exists()
 
 
 def post(url: str, body: dict, **kw) -> requests.Response:
@@ -242,6 +243,7 @@ def finished(server: Server, started: requests.Response) -> dict:
     return task
 
 
+@pytest.mark.parametrize("migrating", ["single", "redis"], indirect=True)
 def test_native_library_migrates_and_imports_as_tasks(migrating):
     """The same work through /api/library: tasks with results; an image sent for a model
     before its import joins it at the import."""

@@ -321,6 +321,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         threads=settings.downloads.threads,
         timeout=settings.downloads.timeout,
         max_size=settings.uploads.max_size,
+        tasks=cluster.download_tasks() if cluster else None,
     )
     if cluster is not None:
         downloads.leases = cluster.leases("downloads")

@@ -54,6 +54,11 @@ class ClusterState:
 
         return RedisExportConfigurations(self.client, sqlite_path)
 
+    def download_tasks(self) -> Any:
+        from meta_api.downloads.redis_tasks import RedisDownloadTasks
+
+        return RedisDownloadTasks(self.client)
+
     def job_records(self) -> Any:
         from meta_api.redis_jobs import RedisJobRecords
 

@@ -16,6 +16,7 @@ import blake3
 import pytest
 import requests
 import yaml
+from cluster_setup import REDIS, RedisServer
 from PIL import Image
 
 from conftest import Server, free_port
@@ -115,13 +116,15 @@ def source():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(request, tmp_path_factory):
+    """The server; `redis` (indirect parameter): a one-node cluster, its download tasks
+    kept in Redis."""
     base = tmp_path_factory.mktemp("downloads")
     roots = {"demo": base / "demo", "strict": base / "strict"}
     for root in roots.values():
         root.mkdir()
     config = base / "assetdav.yaml"
-    config.write_text(yaml.safe_dump({
+    settings = {
         "stores": {
             "demo": str(roots["demo"]),
             "strict": {"path": str(roots["strict"]),
@@ -129,11 +132,21 @@ def served(tmp_path_factory):
         },
         "downloads": {"allow_hosts": ["127.0.0.1"]},
         "hashes": {"sha256": True},
-    }))
+    }
+    redis_server = None
+    if getattr(request, "param", "single") == "redis":
+        if REDIS is None:
+            pytest.skip("redis-server is not installed")
+        redis_server = RedisServer(base / "redis").start()
+        settings["cluster"] = {"redis_url": redis_server.url, "node_name": "solo"}
+    config.write_text(yaml.safe_dump(settings))
     server = Server({}, base / "state", base / "server.log",
                     env={"ASSETDAV_CONFIG": str(config)}).start()
     yield server, roots, server.url + "api/"
     server.stop()
+    if redis_server is not None:
+        redis_server.stop()
+        assert not (base / "state" / "downloads.sqlite").exists()  # all in Redis
 
 
 def start(api: str, url: str, **fields) -> requests.Response:
@@ -150,6 +163,7 @@ def finished(api: str, task_id: str, timeout: float = 30.0) -> dict:
     raise AssertionError(f"task {task_id} did not finish: {task}")
 
 
+@pytest.mark.parametrize("served", ["single", "redis"], indirect=True)
 def test_a_download_becomes_an_asset(served, source):
     server, roots, api = served
     began = start(api, source + "/file/photo.png", tags=["web"], user_metadata={"from": "url"})
@@ -178,6 +192,7 @@ def test_a_download_becomes_an_asset(served, source):
     assert task["status"] == "failed" and "redirect" in task["error"]
 
 
+@pytest.mark.parametrize("served", ["single", "redis"], indirect=True)
 def test_resumes_with_range_after_a_restart_and_cancels(served, source, tmp_path):
     server, roots, api = served
     Source.ranges.clear()

@@ -53,8 +53,10 @@ class DownloadRunner:
         threads: int = 2,
         timeout: float = 3600.0,
         max_size: int = 1 << 40,
+        tasks: Any = None,
     ) -> None:
-        self.tasks = DownloadTasks(state_dir / "downloads.sqlite")
+        # a cluster's are in Redis (meta_api/downloads/redis_tasks.py)
+        self.tasks = tasks or DownloadTasks(state_dir / "downloads.sqlite")
         self.folder = state_dir / "downloads"
         self.registry = registry
         self.actor_of = actor_of

@@ -312,6 +312,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         settings.state_dir,
         bulk_row_runner(settings, registry, users, search, uploads),
         cluster.leases("bulk") if cluster else None,
+        cluster.bulk_records() if cluster else None,
     )
     downloads = DownloadRunner(
         settings.state_dir,

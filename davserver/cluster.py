@@ -54,6 +54,11 @@ class ClusterState:
 
         return RedisExportConfigurations(self.client, sqlite_path)
 
+    def bulk_records(self) -> Any:
+        from meta_api.redis_bulk import RedisBulkRecords
+
+        return RedisBulkRecords(self.client)
+
     def download_tasks(self) -> Any:
         from meta_api.downloads.redis_tasks import RedisDownloadTasks
 

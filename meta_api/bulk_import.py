@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stores import Actor, FileStore, Location, model
-from stores.errors import AlreadyExists, StoreError
+from stores.errors import UNAVAILABLE_TYPES, AlreadyExists, StoreError
 from stores.hashing import RECORD_FIELDS, digest_file
 from stores.names import check_id, normalize_name
 from stores.state.sqlite import open_state_db
@@ -157,20 +157,94 @@ def _name_of(source: str) -> str:
     return source.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
+JOB_FIELDS = ("id", "status", "total_rows", "processed", "succeeded", "failed", "created_at",
+              "finished_at", "username", "store", "project")  # fmt: skip
+
+
+class SqliteBulkRecords:
+    """The bulk import jobs of a single process, in `<state_dir>/bulk-imports.sqlite`."""
+
+    def __init__(self, path: Path) -> None:
+        self._guard = threading.Lock()
+        self._conn = open_state_db(path)
+        self._conn.executescript(SCHEMA)
+
+    def _sql(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._guard:
+            return self._conn.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._guard:
+            self._conn.close()
+
+    def add(self, job_id: str, username: str, store: str, project: str, csv: str) -> None:
+        self._sql(
+            "INSERT INTO jobs (id, created_at, status, username, store, project, csv) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (job_id, now(), "running", username, store, project, csv),
+        )
+
+    def running(self) -> list[str]:
+        return [job_id for (job_id,) in self._sql("SELECT id FROM jobs WHERE status = 'running'")]
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        found = self._sql(f"SELECT {', '.join(JOB_FIELDS)} FROM jobs WHERE id = ?", (job_id,))
+        return dict(zip(JOB_FIELDS, found[0], strict=True)) if found else None
+
+    def csv_of(self, job_id: str) -> str:
+        return str(self._sql("SELECT csv FROM jobs WHERE id = ?", (job_id,))[0][0])
+
+    def done_rows(self, job_id: str) -> set[int]:
+        return {r for (r,) in self._sql("SELECT row FROM done WHERE job = ?", (job_id,))}
+
+    def errors(self, job_id: str) -> list[tuple[Any, ...]]:
+        """(row, column, value, message), by row, in the order they were found."""
+        return self._sql(
+            "SELECT row, col, value, message FROM errors WHERE job = ? ORDER BY row, rowid",
+            (job_id,),
+        )
+
+    def finish_row(self, job_id: str, number: int, problems: list[tuple[Any, ...]]) -> None:
+        """Count a row once: succeeded, or failed with its (column, value, message)s."""
+        with self._guard:
+            added = self._conn.execute(
+                "INSERT OR IGNORE INTO done (job, row) VALUES (?, ?)", (job_id, number)
+            ).rowcount
+            if not added:
+                return
+            self._conn.executemany(
+                "INSERT INTO errors (job, row, col, value, message) VALUES (?,?,?,?,?)",
+                [(job_id, number, *problem) for problem in problems],
+            )
+            column = "failed" if problems else "succeeded"
+            self._conn.execute(
+                f"UPDATE jobs SET processed = processed + 1, {column} = {column} + 1 WHERE id = ?",
+                (job_id,),
+            )
+
+    def set_total(self, job_id: str, total: int) -> None:
+        self._sql("UPDATE jobs SET total_rows = ? WHERE id = ?", (total, job_id))
+
+    def end(self, job_id: str, status: str) -> None:
+        self._sql(
+            "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ?", (status, now(), job_id)
+        )
+
+
 class BulkImports:
-    """The jobs, in `<state_dir>/bulk-imports.sqlite`, and the threads that run them."""
+    """The jobs (their records: SqliteBulkRecords, or a cluster's in Redis) and the threads
+    that run them."""
 
     def __init__(
         self,
         state_dir: Path,
         run_row: Callable[[dict[str, Any], Row], None],
         leases: Any = None,
+        records: Any = None,
     ) -> None:
         self.folder = state_dir / "bulk-imports"
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._guard = threading.Lock()
-        self._conn = open_state_db(state_dir / "bulk-imports.sqlite")
-        self._conn.executescript(SCHEMA)
+        self._records = records or SqliteBulkRecords(state_dir / "bulk-imports.sqlite")
         self._run_row = run_row
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -178,13 +252,15 @@ class BulkImports:
         # a node that starts goes on only with those no live node holds
         self._leases = leases
 
-    def _sql(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._guard:
-            return self._conn.execute(sql, args).fetchall()
-
     def start(self) -> None:
         """Go on with the jobs a restart interrupted."""
-        for (job_id,) in self._sql("SELECT id FROM jobs WHERE status = 'running'"):
+        try:
+            running = self._records.running()
+        except (StoreError, *UNAVAILABLE_TYPES) as exc:  # a cluster's Redis is down
+            log.warning("could not look for bulk imports to go on with (%s); the next "
+                        "start of a node does", exc)
+            return
+        for job_id in running:
             if self._leases is not None and self._leases.is_taken(job_id):
                 continue  # another node runs it
             log.info("bulk import %s goes on after the restart", job_id)
@@ -194,8 +270,7 @@ class BulkImports:
         self._stop.set()
         for thread in self._threads:
             thread.join(10)
-        with self._guard:
-            self._conn.close()
+        self._records.close()
 
     def create(self, username: str, store: str, project: str, csv_path: Path) -> str:
         header = read_header(csv_path)  # BadCsv: nothing starts
@@ -203,11 +278,7 @@ class BulkImports:
         job_id = uuid.uuid4().hex
         final = self.folder / f"{job_id}.csv"
         csv_path.replace(final)
-        self._sql(
-            "INSERT INTO jobs (id, created_at, status, username, store, project, csv) "
-            "VALUES (?,?,?,?,?,?,?)",
-            (job_id, now(), "running", username, store, project, str(final)),
-        )
+        self._records.add(job_id, username, store, project, str(final))
         self._spawn(job_id)
         return job_id
 
@@ -217,35 +288,12 @@ class BulkImports:
         self._threads.append(thread)
 
     def get(self, job_id: str) -> dict[str, Any] | None:
-        found = self._sql(
-            "SELECT id, status, total_rows, processed, succeeded, failed, created_at, "
-            "finished_at, username, store, project FROM jobs WHERE id = ?",
-            (job_id,),
-        )
-        if not found:
-            return None
-        keys = (
-            "id",
-            "status",
-            "total_rows",
-            "processed",
-            "succeeded",
-            "failed",
-            "created_at",
-            "finished_at",
-            "username",
-            "store",
-            "project",
-        )
-        return dict(zip(keys, found[0], strict=True))
+        return self._records.get(job_id)
 
     def errors(self, job_id: str) -> list[dict[str, Any]]:
         return [
             {"row": r, "column": c or None, "value": v, "message": m}
-            for r, c, v, m in self._sql(
-                "SELECT row, col, value, message FROM errors WHERE job = ? ORDER BY row, rowid",
-                (job_id,),
-            )
+            for r, c, v, m in self._records.errors(job_id)
         ]
 
     def _run(self, job_id: str) -> None:
@@ -256,36 +304,28 @@ class BulkImports:
             self._run_rows(job_id)
         except Exception:  # noqa: BLE001 - a job never just stops: it says it failed
             log.exception("bulk import %s failed", job_id)
-            self._sql(
-                "UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?", (now(), job_id)
-            )
+            with contextlib.suppress(Exception):  # (its records' store may be what failed)
+                self._records.end(job_id, "failed")
         finally:
             if token is not None:
                 self._leases.release(job_id, token)
 
     def _run_rows(self, job_id: str) -> None:
         job = self.get(job_id)
-        (csv_path,) = self._sql("SELECT csv FROM jobs WHERE id = ?", (job_id,))[0]
-        done = {r for (r,) in self._sql("SELECT row FROM done WHERE job = ?", (job_id,))}
         if job is None:
             return
-        path = Path(csv_path)
+        path = Path(self._records.csv_of(job_id))
+        done = self._records.done_rows(job_id)
         # every row is checked before anything is fetched; a bad one is reported at once
         # (the CSV is read twice, as a stream: never held whole)
         total = 0
-        with self._guard:
-            for _row, problems in rows(path, job["project"]):
-                total += 1
-                if problems and problems[0]["row"] not in done:
-                    self._conn.executemany(
-                        "INSERT INTO errors (job, row, col, value, message) VALUES (?,?,?,?,?)",
-                        [
-                            (job_id, p["row"], p["column"], _text(p["value"]), p["message"])
-                            for p in problems
-                        ],
-                    )
-                    self._finish_row(job_id, problems[0]["row"], ok=False)
-            self._conn.execute("UPDATE jobs SET total_rows = ? WHERE id = ?", (total, job_id))
+        for _row, problems in rows(path, job["project"]):
+            total += 1
+            if problems and problems[0]["row"] not in done:
+                self._records.finish_row(job_id, problems[0]["row"], [
+                    (p["column"], _text(p["value"]), p["message"]) for p in problems
+                ])  # fmt: skip
+        self._records.set_total(job_id, total)
         for row, _problems in rows(path, job["project"]):
             if row is None or row.number in done:
                 continue
@@ -293,9 +333,8 @@ class BulkImports:
                 return  # goes on after the restart
             try:
                 self._run_row(job, row)
-                ok, message = True, ""
+                failure: list[tuple[Any, ...]] = []
             except Exception as exc:  # noqa: BLE001 - a row's failure is the row's error
-                ok = False
                 message = (
                     getattr(exc, "message", None)
                     or getattr(exc, "description", None)
@@ -304,26 +343,9 @@ class BulkImports:
                 )
                 if not isinstance(exc, StoreError | RefusedUrl | ValueError | OSError):
                     log.exception("bulk import %s row %d failed", job_id, row.number)
-            with self._guard:
-                if not ok:
-                    self._conn.execute(
-                        "INSERT INTO errors (job, row, col, value, message) VALUES (?,?,?,?,?)",
-                        (job_id, row.number, "source", row.source, message),
-                    )
-                self._finish_row(job_id, row.number, ok=ok)
-        self._sql("UPDATE jobs SET status = 'done', finished_at = ? WHERE id = ?", (now(), job_id))
-
-    def _finish_row(self, job_id: str, number: int, *, ok: bool) -> None:
-        """Count a row once (the caller holds the lock)."""
-        added = self._conn.execute(
-            "INSERT OR IGNORE INTO done (job, row) VALUES (?, ?)", (job_id, number)
-        ).rowcount
-        if added:
-            column = "succeeded" if ok else "failed"
-            self._conn.execute(
-                f"UPDATE jobs SET processed = processed + 1, {column} = {column} + 1 WHERE id = ?",
-                (job_id,),
-            )
+                failure = [("source", row.source, message)]
+            self._records.finish_row(job_id, row.number, failure)
+        self._records.end(job_id, "done")
 
 
 def _text(value: Any) -> str | None:

@@ -13,6 +13,7 @@ import blake3
 import pytest
 import requests
 import yaml
+from cluster_setup import REDIS, RedisServer
 from PIL import Image
 
 from conftest import Server, free_port
@@ -49,7 +50,9 @@ class Images(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def importing(tmp_path):
+def importing(request, tmp_path):
+    """The server and a source of images; `redis` (indirect parameter): a one-node
+    cluster, its bulk import records kept in Redis."""
     port = free_port()
     httpd = ThreadingHTTPServer(("127.0.0.1", port), Images)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -58,18 +61,28 @@ def importing(tmp_path):
     allowed.mkdir()
     for i in range(PATH_ROWS):
         (allowed / f"local{i}.png").write_bytes(png(5000 + i))
-    config = tmp_path / "assetdav.yaml"
-    config.write_text(yaml.safe_dump({
+    settings = {
         "stores": {"demo": str(root)},
         "downloads": {"allow_hosts": ["127.0.0.1"]},
         "migration": {"allowed_roots": [str(allowed)]},
         "derived": {"background": False},
-    }))
+    }
+    redis_server = None
+    if getattr(request, "param", "single") == "redis":
+        if REDIS is None:
+            pytest.skip("redis-server is not installed")
+        redis_server = RedisServer(tmp_path / "redis").start()
+        settings["cluster"] = {"redis_url": redis_server.url, "node_name": "solo"}
+    config = tmp_path / "assetdav.yaml"
+    config.write_text(yaml.safe_dump(settings))
     server = Server({}, tmp_path / "state", tmp_path / "server.log",
                     env={"ASSETDAV_CONFIG": str(config)}).start()
     yield server, root, allowed, f"http://127.0.0.1:{port}"
     server.stop()
     httpd.shutdown()
+    if redis_server is not None:
+        redis_server.stop()
+        assert not (tmp_path / "state" / "bulk-imports.sqlite").exists()  # all in Redis
 
 
 def the_csv(source: str, allowed, known: str) -> tuple[str, int]:
@@ -104,6 +117,7 @@ def wait(status_url: str, until, timeout: float = 120):
         time.sleep(0.1)
 
 
+@pytest.mark.parametrize("importing", ["single", "redis"], indirect=True)
 def test_a_thousand_rows_with_a_restart(importing):
     server, root, allowed, source = importing
     api = server.url + "api/"

@@ -553,3 +553,11 @@ def test_tasks_run_once_across_the_nodes_and_survive_a_dead_node(cluster):
         time.sleep(0.2)
     assert (base / "demo/work/slow/1/zip/slow/f399.txt").exists()
     victim.start()
+
+
+def test_nothing_is_kept_in_sqlite_in_the_shared_state_dir(cluster):
+    """Last: after everything the module did, the shared state dir holds no SQLite file
+    but the two a single process left there before (taken over, not written)."""
+    _nodes, _redis, base = cluster
+    found = sorted(p.name for p in (base / "shared-state").rglob("*.sqlite*"))
+    assert found == ["export-configurations.sqlite", "tag-ids.sqlite"], found

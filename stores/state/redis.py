@@ -343,7 +343,7 @@ class RedisLeases:
 
     def __init__(self, client: redis.Redis, prefix: str, ttl: float = 10.0) -> None:
         self._redis = client
-        self._prefix = f"{PREFIX}{prefix}:"
+        self._prefix = f"{PREFIX}lease:{prefix}:"  # a namespace of their own
         self.ttl_ms = int(ttl * 1000)
         self._renew = client.register_script(RENEW_IF_MINE)
         self._release = client.register_script(_RELEASE_IF_MINE)

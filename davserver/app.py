@@ -184,14 +184,17 @@ def build_workers(settings: Settings, registry: Registry, queue: Any = None) -> 
     return build_pool(settings.state_dir, registry, workers, limits.threads, queue)
 
 
-def build_uploads(settings: Settings, leases: Any = None) -> ResumableUploads:
+def build_uploads(settings: Settings, cluster: Any = None) -> ResumableUploads:
     """Resumable uploads kept in the state dir (started by the caller); in a cluster the
-    folder is shared and `leases` say which node writes to which upload."""
+    folder is shared, the records are in Redis and leases say which node writes to which
+    upload."""
+    folder = settings.state_dir / "uploads"
     return ResumableUploads(
-        settings.state_dir / "uploads",
+        folder,
         expire_after=settings.uploads.expire_after,
         max_size=settings.uploads.max_size,
-        leases=leases,
+        leases=cluster.leases("tus") if cluster else None,
+        files=cluster.upload_folder(folder) if cluster else None,
     )
 
 
@@ -288,7 +291,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         spent = cluster.spent
     else:
         spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
-    uploads = build_uploads(settings, cluster.leases("tus") if cluster else None)
+    uploads = build_uploads(settings, cluster)
     access_path = settings.state_dir / "asset-access.sqlite"
     tag_ids_path = settings.state_dir / "tag-ids.sqlite"
     if cluster is not None:

@@ -54,6 +54,11 @@ class ClusterState:
 
         return RedisExportConfigurations(self.client, sqlite_path)
 
+    def upload_folder(self, folder: Path) -> Any:
+        from meta_api.tus.redis_records import RedisUploadFolder
+
+        return RedisUploadFolder(folder, self.client)
+
     def bulk_records(self) -> Any:
         from meta_api.redis_bulk import RedisBulkRecords
 

@@ -69,12 +69,32 @@ def single_process_export_configuration(path: Path) -> None:
     configs.close()
 
 
+LEFT_UPLOAD = "7" * 32
+LEFT_BYTES = b"begun by a single process, " * 100
+
+
+def single_process_upload(folder: Path) -> None:
+    """A resumable upload a single process left half done: its record a file beside its
+    data, as records.py keeps them."""
+    from meta_api.tus.records import UploadRecord
+
+    folder.mkdir(parents=True, exist_ok=True)
+    half = len(LEFT_BYTES) // 2
+    (folder / f"{LEFT_UPLOAD}.data").write_bytes(LEFT_BYTES[:half])
+    record = UploadRecord(id=LEFT_UPLOAD, user="anonymous", store="demo", project="p",
+                          asset="left", filename="left.txt", length=len(LEFT_BYTES),
+                          create=True, offset=half, created=time.time(),
+                          expires=time.time() + 86400)  # fmt: skip
+    (folder / f"{LEFT_UPLOAD}.json").write_bytes(record.to_json())
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[tuple[list[Server], RedisServer, Path]]:
     base = tmp_path_factory.mktemp("cluster")
     redis_server = RedisServer(base / "redis").start()
     single_process_tag_ids(base / "shared-state" / "tag-ids.sqlite")
     single_process_export_configuration(base / "shared-state" / "export-configurations.sqlite")
+    single_process_upload(base / "shared-state" / "uploads")
     nodes = start_nodes(base, redis_server.url)
     yield nodes, redis_server, base
     for node in nodes:
@@ -259,8 +279,22 @@ def test_export_configurations_are_the_same_through_every_node(cluster):
     assert [c["name"] for c in requests.get(api[0], timeout=10).json()] == ["From before"]
 
 
+def test_an_upload_a_single_process_left_is_finished_through_a_node(cluster):
+    """Its record moved into Redis when the nodes started; it resumes where it was."""
+    from test_tus import head, patch
+
+    (one, two, _three), _redis, base = cluster
+    mkcol(one.store_url() + "p/")  # (made already when the whole module runs)
+    url = f"{two.url}api/uploads/{LEFT_UPLOAD}"
+    offset = int(head(url).headers["Upload-Offset"])
+    assert offset == len(LEFT_BYTES) // 2
+    assert patch(url, offset, LEFT_BYTES[offset:]).status_code == 204
+    assert (base / "demo/p/left/1/left.txt").read_bytes() == LEFT_BYTES
+
+
 def test_a_presigned_upload_is_spent_once_across_the_nodes(cluster):
     (one, two, _three), _redis, base = cluster
+    mkcol(one.store_url() + "p/")  # (made already when the whole module runs)
     grant = requests.post(one.url + "api/uploads/presigned-url", timeout=10, json={
         "store": "demo", "project": "p", "asset": "signed", "filename": "s.bin",
         "content_type": "application/octet-stream", "size": 3, "create": True})
@@ -557,7 +591,10 @@ def test_tasks_run_once_across_the_nodes_and_survive_a_dead_node(cluster):
 
 def test_nothing_is_kept_in_sqlite_in_the_shared_state_dir(cluster):
     """Last: after everything the module did, the shared state dir holds no SQLite file
-    but the two a single process left there before (taken over, not written)."""
+    but the two a single process left there before (taken over, not written), and no
+    upload record."""
     _nodes, _redis, base = cluster
     found = sorted(p.name for p in (base / "shared-state").rglob("*.sqlite*"))
     assert found == ["export-configurations.sqlite", "tag-ids.sqlite"], found
+    # nor the records of resumable uploads (in Redis; their data waits in the folder)
+    assert not list((base / "shared-state" / "uploads").glob("*.json"))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from stores.errors import StoreError
 from stores.hashing import ContentHasher
 
 from .cleaner import ExpiryCleaner
@@ -36,8 +37,10 @@ class ResumableUploads:
         max_size: int,
         clock: Callable[[], float] = time.time,
         leases: Any = None,
+        files: UploadFolder | None = None,
     ) -> None:
-        self.files = UploadFolder(folder)
+        # (a cluster's records are in Redis: meta_api/tus/redis_records.py)
+        self.files = files or UploadFolder(folder)
         self.expire_after = expire_after
         self.max_size = max_size
         self.clock = clock
@@ -54,6 +57,13 @@ class ResumableUploads:
     def start(self) -> None:
         """Repair what a crash left (see records.py), drop what expired, start the cleaner."""
         self.files.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._repair()
+        except StoreError as exc:  # a cluster's Redis is down: the next start repairs
+            log.warning("could not look over the resumable uploads: %s", exc.message)
+        self._cleaner.start()
+
+    def _repair(self) -> None:
         strays = self.files.remove_strays(min_age=STRAY_AGE if self._leases else 0.0)
         kept = 0
         for upload_id in self.files.ids():
@@ -73,7 +83,6 @@ class ResumableUploads:
             expired,
             strays,
         )
-        self._cleaner.start()
 
     def stop(self) -> None:
         self._cleaner.stop()

@@ -261,7 +261,7 @@ class RedisLockStorage(LockStorageRedis):
 
     def prefetch_chain(self, url: str) -> None:
         """Read the lock lists of `url` and of every folder above it in one round trip,
-        for the write check that is about to walk up that chain (cleared by `forget`)."""
+        for the write check that is about to walk up that chain (cleared by `forget_chain`)."""
         chain = []
         u = normalize_lock_root(url)
         while u:

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from stores.state.redis import PREFIX, Unavailable, _unavailable
+from stores.state.redis import PREFIX, reaching_redis
 
 from .bulk_import import JOB_FIELDS, now
 
@@ -38,12 +38,6 @@ class RedisBulkRecords:
     def close(self) -> None:
         """The client is the cluster's, closed with it."""
 
-    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
-
     def add(self, job_id: str, username: str, store: str, project: str, csv: str) -> None:
         fields = {"id": job_id, "created_at": now(), "status": "running", "username": username,
                   "store": store, "project": project, "csv": csv, "total_rows": 0,
@@ -51,13 +45,16 @@ class RedisBulkRecords:
         pipe = self._redis.pipeline()
         pipe.hset(JOB + job_id, mapping=fields)
         pipe.sadd(RUNNING, job_id)
-        self._call(pipe.execute)
+        with reaching_redis():
+            pipe.execute()
 
     def running(self) -> list[str]:
-        return [m.decode() for m in self._call(self._redis.smembers, RUNNING)]
+        with reaching_redis():
+            return [m.decode() for m in self._redis.smembers(RUNNING)]
 
     def _fields(self, job_id: str) -> dict[str, str]:
-        raw = self._call(self._redis.hgetall, JOB + job_id)
+        with reaching_redis():
+            raw = self._redis.hgetall(JOB + job_id)
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -73,26 +70,30 @@ class RedisBulkRecords:
         return self._fields(job_id)["csv"]
 
     def done_rows(self, job_id: str) -> set[int]:
-        return {int(m) for m in self._call(self._redis.smembers, DONE + job_id)}
+        with reaching_redis():
+            return {int(m) for m in self._redis.smembers(DONE + job_id)}
 
     def errors(self, job_id: str) -> list[tuple[Any, ...]]:
         """(row, column, value, message), by row, in the order they were found."""
-        found = [tuple(json.loads(e)) for e in self._call(self._redis.lrange, ERRORS + job_id,
-                                                          0, -1)]  # fmt: skip
+        with reaching_redis():
+            found = [tuple(json.loads(e)) for e in self._redis.lrange(ERRORS + job_id, 0, -1)]
         return sorted(found, key=lambda error: error[0])
 
     def finish_row(self, job_id: str, number: int, problems: list[tuple[Any, ...]]) -> None:
         """Count a row once: succeeded, or failed with its (column, value, message)s."""
         column = "failed" if problems else "succeeded"
         errors = [json.dumps([number, *problem]) for problem in problems]
-        self._call(self._finish_row, keys=[JOB + job_id, DONE + job_id, ERRORS + job_id],
-                   args=[number, column, *errors])  # fmt: skip
+        with reaching_redis():
+            self._finish_row(keys=[JOB + job_id, DONE + job_id, ERRORS + job_id],
+                             args=[number, column, *errors])  # fmt: skip
 
     def set_total(self, job_id: str, total: int) -> None:
-        self._call(self._redis.hset, JOB + job_id, "total_rows", total)
+        with reaching_redis():
+            self._redis.hset(JOB + job_id, "total_rows", total)
 
     def end(self, job_id: str, status: str) -> None:
         pipe = self._redis.pipeline()
         pipe.hset(JOB + job_id, mapping={"status": status, "finished_at": now()})
         pipe.srem(RUNNING, job_id)
-        self._call(pipe.execute)
+        with reaching_redis():
+            pipe.execute()

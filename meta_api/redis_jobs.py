@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from stores.state.redis import PREFIX, Unavailable, _unavailable
+from stores.state.redis import PREFIX, reaching_redis, set_fields
 
 from .background import COLUMNS
 
@@ -27,35 +27,24 @@ class RedisJobRecords:
     def add(self, job_id: str, created: float, kind: str, username: str) -> None:
         fields = {"id": job_id, "created": created, "kind": kind, "status": "running",
                   "username": username, "done": 0}  # fmt: skip
-        try:
+        with reaching_redis():
             pipe = self._redis.pipeline()
             pipe.hset(JOB + job_id, mapping=fields)
             pipe.sadd(UNFINISHED, job_id)
             pipe.execute()
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
 
     def set(self, job_id: str, **values: Any) -> None:
         """Change some of `done`, `total`, `status`, `result` (JSON text), `error`."""
-        present = {k: v for k, v in values.items() if v is not None}
-        absent = [k for k, v in values.items() if v is None]
-        try:
+        with reaching_redis():
             pipe = self._redis.pipeline()
-            if present:
-                pipe.hset(JOB + job_id, mapping=present)
-            if absent:
-                pipe.hdel(JOB + job_id, *absent)
+            set_fields(pipe, JOB + job_id, values)
             if values.get("status") in ("done", "failed"):
                 pipe.srem(UNFINISHED, job_id)
             pipe.execute()
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
 
     def get(self, job_id: str) -> tuple[Any, ...] | None:
-        try:
+        with reaching_redis():
             raw = self._redis.hgetall(JOB + job_id)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         if not raw:
             return None
         fields = {k.decode(): v.decode() for k, v in raw.items()}
@@ -64,7 +53,5 @@ class RedisJobRecords:
         )
 
     def unfinished(self) -> list[str]:
-        try:
+        with reaching_redis():
             return [m.decode() for m in self._redis.smembers(UNFINISHED)]
-        except Unavailable as exc:
-            raise _unavailable(exc) from None

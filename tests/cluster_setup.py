@@ -1,6 +1,7 @@
 """What the cluster test and the cluster benchmark share: a redis-server of their own on a
 loopback port (AOF on, fsync every second, in a temporary folder), and an nginx config
-that balances round-robin over the nodes the way the README's recipe does."""
+that balances round-robin over the nodes the way the README's recipe does; and, for tests
+of other modules, their server run as a one-node cluster."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 REDIS = shutil.which("redis-server")
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -73,6 +75,30 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+def one_node_cluster_if_asked(request: Any, folder: Path, settings: dict) -> RedisServer | None:
+    """For a fixture whose indirect parameter is "single" (the default) or "redis": with
+    "redis", a redis-server of its own in `folder`, and `settings` (the server's config)
+    made a one-node cluster over it. End it with `end_one_node_cluster`."""
+    if getattr(request, "param", "single") != "redis":
+        return None
+    if REDIS is None:
+        import pytest
+
+        pytest.skip("redis-server is not installed")
+    redis_server = RedisServer(folder).start()
+    settings["cluster"] = {"redis_url": redis_server.url, "node_name": "solo"}
+    return redis_server
+
+
+def end_one_node_cluster(redis_server: RedisServer | None, state_dir: Path, *kept: str) -> None:
+    """Stop its Redis; what a cluster keeps in Redis left no SQLite file in `state_dir`."""
+    if redis_server is None:
+        return
+    redis_server.stop()
+    written = [name for name in kept if (state_dir / name).exists()]
+    assert not written, f"a one-node cluster wrote {written}: that belongs in Redis"
 
 
 NGINX_CONF = """

@@ -13,7 +13,7 @@ import blake3
 import pytest
 import requests
 import yaml
-from cluster_setup import REDIS, RedisServer
+from cluster_setup import end_one_node_cluster, one_node_cluster_if_asked
 from PIL import Image
 
 from conftest import Server, free_port
@@ -67,12 +67,7 @@ def importing(request, tmp_path):
         "migration": {"allowed_roots": [str(allowed)]},
         "derived": {"background": False},
     }
-    redis_server = None
-    if getattr(request, "param", "single") == "redis":
-        if REDIS is None:
-            pytest.skip("redis-server is not installed")
-        redis_server = RedisServer(tmp_path / "redis").start()
-        settings["cluster"] = {"redis_url": redis_server.url, "node_name": "solo"}
+    redis_server = one_node_cluster_if_asked(request, tmp_path / "redis", settings)
     config = tmp_path / "assetdav.yaml"
     config.write_text(yaml.safe_dump(settings))
     server = Server({}, tmp_path / "state", tmp_path / "server.log",
@@ -80,9 +75,7 @@ def importing(request, tmp_path):
     yield server, root, allowed, f"http://127.0.0.1:{port}"
     server.stop()
     httpd.shutdown()
-    if redis_server is not None:
-        redis_server.stop()
-        assert not (tmp_path / "state" / "bulk-imports.sqlite").exists()  # all in Redis
+    end_one_node_cluster(redis_server, tmp_path / "state", "bulk-imports.sqlite")
 
 
 def the_csv(source: str, allowed, known: str) -> tuple[str, int]:

@@ -16,7 +16,7 @@ import blake3
 import pytest
 import requests
 import yaml
-from cluster_setup import REDIS, RedisServer
+from cluster_setup import end_one_node_cluster, one_node_cluster_if_asked
 from PIL import Image
 
 from conftest import Server, free_port
@@ -133,20 +133,13 @@ def served(request, tmp_path_factory):
         "downloads": {"allow_hosts": ["127.0.0.1"]},
         "hashes": {"sha256": True},
     }
-    redis_server = None
-    if getattr(request, "param", "single") == "redis":
-        if REDIS is None:
-            pytest.skip("redis-server is not installed")
-        redis_server = RedisServer(base / "redis").start()
-        settings["cluster"] = {"redis_url": redis_server.url, "node_name": "solo"}
+    redis_server = one_node_cluster_if_asked(request, base / "redis", settings)
     config.write_text(yaml.safe_dump(settings))
     server = Server({}, base / "state", base / "server.log",
                     env={"ASSETDAV_CONFIG": str(config)}).start()
     yield server, roots, server.url + "api/"
     server.stop()
-    if redis_server is not None:
-        redis_server.stop()
-        assert not (base / "state" / "downloads.sqlite").exists()  # all in Redis
+    end_one_node_cluster(redis_server, base / "state", "downloads.sqlite")
 
 
 def start(api: str, url: str, **fields) -> requests.Response:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from cluster_setup import REDIS, RedisServer
+from cluster_setup import end_one_node_cluster, one_node_cluster_if_asked
 from PIL import Image
 from users import add_team, auth
 
@@ -88,22 +88,15 @@ def migrating(request, tmp_path):
         "models": {"store": "models"},
         "migration": {"allowed_roots": [str(allowed)]},
     }
-    redis_server = None
-    if getattr(request, "param", "single") == "redis":
-        if REDIS is None:
-            pytest.skip("redis-server is not installed")
-        redis_server = RedisServer(tmp_path / "redis").start()
-        settings["cluster"] = {"redis_url": redis_server.url, "node_name": "solo"}
+    redis_server = one_node_cluster_if_asked(request, tmp_path / "redis", settings)
     config = tmp_path / "assetdav.yaml"
     config.write_text(yaml.safe_dump(settings))
     server = Server({}, tmp_path / "state", tmp_path / "server.log",
                     env={"ASSETDAV_CONFIG": str(config)}).start()
     yield server, roots["models"], allowed, server.url + "compat/model-manager/api/"
     server.stop()
-    if redis_server is not None:
-        redis_server.stop()
-        for kept_in_redis in ("model-staging.sqlite", "jobs.sqlite", "tag-ids.sqlite"):
-            assert not (tmp_path / "state" / kept_in_redis).exists()
+    end_one_node_cluster(redis_server, tmp_path / "state", "model-staging.sqlite", "jobs.sqlite",
+                         "tag-ids.sqlite")  # fmt: skip
 
 
 def post(url: str, body: dict, **kw) -> requests.Response:

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from stores.state.redis import PREFIX, Unavailable, _unavailable
+from stores.state.redis import PREFIX, reaching_redis, set_fields
 
 from .tasks import QUEUED, DownloadTask
 
@@ -68,22 +68,18 @@ class RedisDownloadTasks:
         task_id, now = str(uuid.uuid4()), time.time()
         fields = {"id": task_id, "created": repr(now), "status": QUEUED, "username": username,
                   "request": json.dumps(request), "bytes_done": 0, "cancel": 0}  # fmt: skip
-        try:
+        with reaching_redis():
             pipe = self._redis.pipeline()
             pipe.hset(TASK + task_id, mapping=fields)
             pipe.zadd(QUEUE, {task_id: now})
             pipe.execute()
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         found = self.get(task_id)
         assert found is not None
         return found
 
     def get(self, task_id: str) -> DownloadTask | None:
-        try:
+        with reaching_redis():
             raw = self._redis.hgetall(TASK + task_id)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         if not raw:
             return None
         f = {k.decode(): v.decode() for k, v in raw.items()}
@@ -103,39 +99,28 @@ class RedisDownloadTasks:
 
     def claim(self) -> DownloadTask | None:
         """The oldest queued task, now running (one node takes it, in one step)."""
-        try:
+        with reaching_redis():
             taken = self._claim(keys=[QUEUE, RUNNING_SET], args=[TASK])
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         return self.get(taken.decode()) if taken else None
 
     def recover(self, still_running: Callable[[str], bool] | None = None) -> int:
         """After a restart: running tasks are queued again (they resume where they were),
         but those `still_running` says another node runs."""
-        try:
+        with reaching_redis():
             ids = [m.decode() for m in self._redis.smembers(RUNNING_SET)]
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         again = [i for i in ids if still_running is None or not still_running(i)]
         for task_id in again:
             self.requeue(task_id)
         return len(again)
 
     def _set(self, task_id: str, values: dict[str, Any], finished: bool = False) -> None:
-        present = {k: v for k, v in values.items() if v is not None}
-        absent = [k for k, v in values.items() if v is None]
-        try:
+        with reaching_redis():
             pipe = self._redis.pipeline()
-            if present:
-                pipe.hset(TASK + task_id, mapping=present)
-            if absent:
-                pipe.hdel(TASK + task_id, *absent)
+            set_fields(pipe, TASK + task_id, values)
             if finished:
                 pipe.srem(RUNNING_SET, task_id)
                 pipe.zrem(QUEUE, task_id)
             pipe.execute()
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
 
     def progress(self, task_id: str, done: int, total: int | None, validator: str | None) -> None:
         self._set(task_id, {"bytes_done": done, "bytes_total": total, "validator": validator})
@@ -146,23 +131,17 @@ class RedisDownloadTasks:
         self._set(task_id, {"status": status, "asset_id": asset_id, "error": error}, True)
 
     def requeue(self, task_id: str) -> None:
-        try:
+        with reaching_redis():
             self._requeue(keys=[TASK + task_id, QUEUE, RUNNING_SET], args=[task_id])
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
 
     def cancel(self, task_id: str) -> str | None:
         """Cancel: a queued task at once, a running one at its next piece. Returns the
         status it had (None: no such task)."""
-        try:
+        with reaching_redis():
             before = self._cancel(keys=[TASK + task_id, QUEUE], args=[task_id])
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         return before.decode() if before else None
 
     def cancel_asked(self, task_id: str) -> bool:
-        try:
+        with reaching_redis():
             return self._redis.hget(TASK + task_id, "cancel") == b"1"
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from pathlib import Path
 
 import redis
 
-from stores.state.redis import PREFIX, Unavailable, _unavailable
+from stores.state.redis import PREFIX, Once, reaching_redis
 
 from .staging import PendingModel, Staging
 
@@ -63,27 +62,23 @@ class RedisStaging:
         self._add = client.register_script(_ADD)
         self._remove = client.register_script(_REMOVE)
         self._take_over = client.register_script(_TAKE_OVER)
-        self._guard = threading.Lock()
-        self._taken_over = False
+        self._ready = Once(self._take_over_local)
 
     def close(self) -> None:
         """The client is the cluster's, closed with it."""
 
-    def _ready(self) -> None:
-        with self._guard:
-            if self._taken_over:
-                return
-            staged: list[PendingModel] = []
-            if self._sqlite_path.exists() and not self._redis.exists(SEQ):
-                local = Staging(self._sqlite_path)
-                try:
-                    staged = local.all()
-                finally:
-                    local.close()
-            top = max([m.id for m in staged] + [0])
-            if self._take_over(keys=_KEYS, args=[top, *map(_record, staged)]) and staged:
-                log.info("took over %d staged models from %s", len(staged), self._sqlite_path)
-            self._taken_over = True
+    def _take_over_local(self) -> None:
+        """The models a single process staged (its SQLite file) stay staged."""
+        staged: list[PendingModel] = []
+        if self._sqlite_path.exists() and not self._redis.exists(SEQ):
+            local = Staging(self._sqlite_path)
+            try:
+                staged = local.all()
+            finally:
+                local.close()
+        top = max([m.id for m in staged] + [0])
+        if self._take_over(keys=_KEYS, args=[top, *map(_record, staged)]) and staged:
+            log.info("took over %d staged models from %s", len(staged), self._sqlite_path)
 
     def add(
         self,
@@ -99,19 +94,15 @@ class RedisStaging:
         """Stage one model; None when its file is staged already (by any node)."""
         model = PendingModel(0, origin, sha256.lower(), name, type_, str(source), meta_json,
                              tags or [], images or [])  # fmt: skip
-        try:
+        with reaching_redis():
             self._ready()
             given = self._add(keys=_KEYS, args=[str(source), _record(model)])
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         return int(given) if given is not None else None
 
     def all(self) -> list[PendingModel]:
-        try:
+        with reaching_redis():
             self._ready()
             raw = self._redis.hgetall(PENDING)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         models = []
         for key, value in raw.items():
             record = json.loads(value)
@@ -125,15 +116,11 @@ class RedisStaging:
         return {p.id: p for p in self.all() if p.id in wanted}
 
     def staged_sources(self) -> set[str]:
-        try:
+        with reaching_redis():
             self._ready()
             return {s.decode() for s in self._redis.hkeys(SOURCES)}
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
 
     def remove(self, pending_id: int) -> None:
-        try:
+        with reaching_redis():
             self._ready()
             self._remove(keys=_KEYS, args=[pending_id])
-        except Unavailable as exc:
-            raise _unavailable(exc) from None

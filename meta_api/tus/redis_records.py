@@ -9,13 +9,12 @@ cluster needs them."""
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 import redis
 
 from stores.atomic import unlink_quietly
-from stores.state.redis import PREFIX, Unavailable, _unavailable
+from stores.state.redis import PREFIX, Once, reaching_redis
 
 from .records import UPLOAD_ID, UploadFolder, UploadRecord
 
@@ -28,36 +27,29 @@ class RedisUploadFolder(UploadFolder):
     def __init__(self, path: Path, client: redis.Redis) -> None:
         super().__init__(path)
         self._redis = client
-        self._guard = threading.Lock()
-        self._taken_over = False
+        self._ready = Once(self._take_over_local)
 
-    def _ready(self) -> None:
-        """Records left as files (a single process's) move into Redis, once."""
-        with self._guard:
-            if self._taken_over:
-                return
-            moved = 0
-            for upload_id in super().ids():
-                record_file = self.record_path(upload_id)
-                try:
-                    raw = record_file.read_bytes()
-                except FileNotFoundError:
-                    continue
-                self._redis.hsetnx(RECORDS, upload_id, raw)
-                unlink_quietly(record_file)
-                moved += 1
-            if moved:
-                log.info("took over %d upload records from %s", moved, self.path)
-            self._taken_over = True
+    def _take_over_local(self) -> None:
+        """Records left as files (a single process's) move into Redis."""
+        moved = 0
+        for upload_id in super().ids():
+            record_file = self.record_path(upload_id)
+            try:
+                raw = record_file.read_bytes()
+            except FileNotFoundError:
+                continue
+            self._redis.hsetnx(RECORDS, upload_id, raw)
+            unlink_quietly(record_file)
+            moved += 1
+        if moved:
+            log.info("took over %d upload records from %s", moved, self.path)
 
     def load(self, upload_id: str) -> UploadRecord | None:
         if not UPLOAD_ID.fullmatch(upload_id):
             return None
-        try:
+        with reaching_redis():
             self._ready()
             raw = self._redis.hget(RECORDS, upload_id)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         if raw is None:
             return None
         try:
@@ -68,24 +60,18 @@ class RedisUploadFolder(UploadFolder):
             return None
 
     def save(self, record: UploadRecord) -> None:
-        try:
+        with reaching_redis():
             self._ready()
             self._redis.hset(RECORDS, record.id, record.to_json())
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
 
     def remove(self, upload_id: str) -> None:
         """The record first, then the data: a crash between leaves only a stray data file."""
-        try:
+        with reaching_redis():
             self._redis.hdel(RECORDS, upload_id)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         unlink_quietly(self.data_path(upload_id))
 
     def ids(self) -> list[str]:
-        try:
+        with reaching_redis():
             self._ready()
             return sorted(i.decode() for i in self._redis.hkeys(RECORDS))
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
 

@@ -52,6 +52,10 @@ class ExportConfigurations:
             names = [c[0] for c in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def all(self) -> list[dict[str, Any]]:
+        """Every configuration, oldest first (a cluster takes them over)."""
+        return self._rows("1 = 1", ())
+
     def get(self, config_id: str) -> dict[str, Any] | None:
         found = self._rows("id = ?", (config_id,))
         return found[0] if found else None

@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -58,6 +58,45 @@ def _unavailable(exc: Exception) -> errors.Unavailable:
         f"The cluster's shared state (Redis) does not answer ({exc}); nothing was changed. "
         "Try again in a moment."
     )
+
+
+@contextlib.contextmanager
+def reaching_redis() -> Iterator[None]:
+    """Around Redis calls: Redis not answering becomes errors.Unavailable (503 with
+    Retry-After in both faces, a StoreError to the code between), said in the log."""
+    try:
+        yield
+    except Unavailable as exc:
+        raise _unavailable(exc) from None
+
+
+def set_fields(pipe: Any, key: str, values: dict[str, Any]) -> None:
+    """Queue on `pipe` the fields of hash `key` that have a value, and the removal of
+    those given as None (a hash holds no None)."""
+    present = {name: value for name, value in values.items() if value is not None}
+    absent = [name for name, value in values.items() if value is None]
+    if present:
+        pipe.hset(key, mapping=present)
+    if absent:
+        pipe.hdel(key, *absent)
+
+
+class Once:
+    """Run `work` the first time this is called (one thread at a time); until it has
+    run without an error, the next call tries again."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self._work = work
+        self._guard = threading.Lock()
+        self._done = False
+
+    def __call__(self) -> None:
+        if self._done:
+            return
+        with self._guard:
+            if not self._done:
+                self._work()
+                self._done = True
 
 
 # --- spent presigned URLs -------------------------------------------------------------------
@@ -355,10 +394,8 @@ class RedisLeases:
     def try_take(self, name: str) -> str | None:
         """The lease's fencing token, or None while another holds it; errors.Unavailable
         when Redis does not answer."""
-        try:  # one round trip; a token is drawn only when the lease is free
+        with reaching_redis():  # one round trip; a token is drawn only when the lease is free
             taken = self._take(keys=[self._prefix + name, PREFIX + "fence"], args=[self.ttl_ms])
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         if taken is None:
             return None
         token = str(taken)
@@ -387,10 +424,8 @@ class RedisLeases:
         return bool(self._redis.exists(self._prefix + name))
 
     def still_held(self, name: str, token: str) -> bool:
-        try:
+        with reaching_redis():
             value = self._redis.get(self._prefix + name)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         return value is not None and value.decode() == token
 
     def release(self, name: str, token: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import redis
 
 from .export_configs import COLUMNS, FIELDS, ExportConfigurations, _now
-from .redis import PREFIX, Unavailable, _unavailable
+from .redis import PREFIX, Once, reaching_redis
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +48,24 @@ class RedisExportConfigurations:
         self._redis = client
         self._sqlite_path = sqlite_path
         self._update = client.register_script(_UPDATE)
-        self._guard = threading.Lock()
-        self._taken_over = False
+        self._ready = Once(self._take_over_local)
 
     def close(self) -> None:
         """The client is the cluster's, closed with it."""
 
-    def _ready(self) -> None:
-        with self._guard:
-            if self._taken_over:
-                return
-            if self._sqlite_path.exists() and self._redis.set(TAKEN_OVER, "1", nx=True):
-                local = ExportConfigurations(self._sqlite_path)
-                try:
-                    rows = local._rows("1 = 1", ())
-                finally:
-                    local.close()
-                for row in rows:
-                    self._store(row)
-                if rows:
-                    log.info("took over %d export configurations from %s", len(rows),
-                             self._sqlite_path)
-            self._taken_over = True
+    def _take_over_local(self) -> None:
+        """The configurations a single process kept (its SQLite file) are kept."""
+        if not self._sqlite_path.exists() or not self._redis.set(TAKEN_OVER, "1", nx=True):
+            return
+        local = ExportConfigurations(self._sqlite_path)
+        try:
+            rows = local.all()
+        finally:
+            local.close()
+        for row in rows:
+            self._store(row)
+        if rows:
+            log.info("took over %d export configurations from %s", len(rows), self._sqlite_path)
 
     def _store(self, record: dict[str, Any]) -> None:
         pipe = self._redis.pipeline()
@@ -80,13 +75,11 @@ class RedisExportConfigurations:
         pipe.execute()
 
     def _listed(self, key: str) -> list[dict[str, Any]]:
-        try:
+        with reaching_redis():
             self._ready()
             members = self._redis.zrange(key, 0, -1)
             ids = [m.decode().split(" ", 1)[1] for m in members]
             raws = self._redis.hmget(CONFIGS, ids) if ids else []
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         return [self._record(raw) for raw in raws if raw is not None]
 
     @staticmethod
@@ -95,11 +88,9 @@ class RedisExportConfigurations:
         return {column: record.get(column) for column in _COLUMNS}
 
     def get(self, config_id: str) -> dict[str, Any] | None:
-        try:
+        with reaching_redis():
             self._ready()
             raw = self._redis.hget(CONFIGS, config_id)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         return self._record(raw) if raw is not None else None
 
     def of_user(self, user: str) -> list[dict[str, Any]]:
@@ -119,32 +110,26 @@ class RedisExportConfigurations:
             "organization_id": organization,
             **{f: values.get(f) for f in FIELDS},
         }
-        try:
+        with reaching_redis():
             self._ready()
             self._store(record)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         return self._record(json.dumps(record).encode())
 
     def update(self, config_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         changes = {k: v for k, v in changes.items() if k in FIELDS}
         if not changes:
             return self.get(config_id)
-        try:
+        with reaching_redis():
             self._ready()
             raw = self._update(keys=[CONFIGS], args=[config_id, json.dumps(changes), _now()])
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         return self._record(raw) if raw is not None else None
 
     def delete(self, config_id: str) -> None:
         record = self.get(config_id)
         if record is None:
             return
-        try:
+        with reaching_redis():
             pipe = self._redis.pipeline()
             pipe.hdel(CONFIGS, config_id)
             pipe.zrem(_owner_key(record), f"{record['created_at']} {config_id}")
             pipe.execute()
-        except Unavailable as exc:
-            raise _unavailable(exc) from None

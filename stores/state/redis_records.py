@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from .redis import PREFIX, Unavailable, _unavailable
+from .redis import PREFIX, Once, Unavailable, reaching_redis
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,10 @@ class RedisTagIds:
         self._take_over = client.register_script(_TAKE_OVER)
         self._guard = threading.Lock()
         self._ids: dict[str, int] = {}
-        self._taken_over = False
+        self._ready = Once(self._take_over_local)
 
-    def _ready(self) -> None:
+    def _take_over_local(self) -> None:
         """Ids a single process gave before the cluster (its SQLite file) are kept."""
-        if self._taken_over:
-            return
         rows = _sqlite_rows(self._sqlite_path, "SELECT name, id FROM tags ORDER BY id")
         highest = _sqlite_rows(
             self._sqlite_path, "SELECT seq FROM sqlite_sequence WHERE name = 'tags'"
@@ -88,18 +86,15 @@ class RedisTagIds:
             flat += [str(name), int(tag_id)]
         if self._take_over(keys=[TAG_IDS, TAG_SEQ, TAG_NAMES], args=flat) and rows:
             log.info("took over %d tag ids from %s", len(rows), self._sqlite_path)
-        self._taken_over = True
 
     def ids_of(self, names: Iterable[str]) -> dict[str, int]:
         wanted = list(dict.fromkeys(names))
         with self._guard:
             missing = [n for n in wanted if n not in self._ids]
             if missing:
-                try:
+                with reaching_redis():
                     self._ready()
                     given = self._ids_of(keys=[TAG_IDS, TAG_SEQ, TAG_NAMES], args=missing)
-                except Unavailable as exc:
-                    raise _unavailable(exc) from None
                 self._ids.update(zip(missing, (int(i) for i in given), strict=True))
             return {n: self._ids[n] for n in wanted}
 
@@ -107,21 +102,15 @@ class RedisTagIds:
         wanted = list(dict.fromkeys(int(i) for i in ids))
         if not wanted:
             return {}
-        try:
-            with self._guard:
-                self._ready()
+        with reaching_redis():
+            self._ready()
             names = self._redis.hmget(TAG_NAMES, wanted)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         return {i: n.decode() for i, n in zip(wanted, names, strict=True) if n is not None}
 
     def all(self) -> dict[str, int]:
-        try:
-            with self._guard:
-                self._ready()
+        with reaching_redis():
+            self._ready()
             raw = self._redis.hgetall(TAG_IDS)
-        except Unavailable as exc:
-            raise _unavailable(exc) from None
         pairs = sorted((int(i), n.decode()) for n, i in raw.items())
         return {name: tag_id for tag_id, name in pairs}
 
@@ -143,18 +132,16 @@ class RedisAccessTimes:
         self._sqlite_path = sqlite_path
         self._lock = threading.Lock()
         self._written: dict[str, float] = {}
-        self._taken_over = False
+        self._ready = Once(self._take_over_local)
         self._last_complaint = -WRITE_EVERY
 
-    def _ready(self) -> None:
-        if self._taken_over:
-            return
+    def _take_over_local(self) -> None:
+        """Access times a single process kept (its SQLite file) are kept."""
         if self._redis.set(ACCESS_TAKEN_OVER, "1", nx=True):
             rows = _sqlite_rows(self._sqlite_path, "SELECT uuid, at FROM access")
             for start in range(0, len(rows), 1000):
                 chunk = rows[start : start + 1000]
                 self._redis.hset(ACCESS, mapping={u: float(at) for u, at in chunk})
-        self._taken_over = True
 
     def touch(self, uuid: str) -> None:
         now = time.time()
@@ -174,8 +161,7 @@ class RedisAccessTimes:
 
     def last(self, uuid: str) -> float | None:
         try:
-            with self._lock:
-                self._ready()
+            self._ready()
             raw = self._redis.hget(ACCESS, uuid)
         except Unavailable:
             return None  # an answer about an asset does not fail for it

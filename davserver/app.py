@@ -17,28 +17,25 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 import meta_api
 from index.service import SearchIndex
-from meta_api.background import BackgroundJobs, SqliteJobRecords
+from meta_api.background import BackgroundJobs
 from meta_api.bulk_import import BulkImports, Row, find_by_hash, import_row
 from meta_api.downloads import DownloadRunner, UrlGuard
 from meta_api.media import Media, MediaSettings, PreviewMaker
-from meta_api.model_library import Staging
 from meta_api.tus import ResumableUploads
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import ANONYMOUS, NOBODY, Actor, Registry, sidecar
-from stores.state.export_configs import ExportConfigurations
-from stores.state.local import SqliteTagIds
 from stores.tokens import OneTimeTokens, SignedPayloads, TokenSigner, load_secret
 from stores.users import UserDirectory
 
 from .access_log import AccessLog
-from .access_times import AccessTimes
 from .auth import UsersDomainController
-from .cluster import join_cluster
+from .cluster import ClusterState, join_cluster
 from .config import Settings
 from .conversion import ConversionMiddleware
 from .created_status import CreatedStatus
 from .dav_search import SearchMiddleware
 from .error_mask import InternalErrorMask
+from .local_state import LocalState
 from .provider import AssetDAVProvider
 from .request_guard import RequestGuard
 from .sqlite_state import SqliteLockStorage, SqlitePropertyManager
@@ -184,7 +181,7 @@ def build_workers(settings: Settings, registry: Registry, queue: Any = None) -> 
     return build_pool(settings.state_dir, registry, workers, limits.threads, queue)
 
 
-def build_uploads(settings: Settings, cluster: Any = None) -> ResumableUploads:
+def build_uploads(settings: Settings, state: LocalState | ClusterState) -> ResumableUploads:
     """Resumable uploads kept in the state dir (started by the caller); in a cluster the
     folder is shared, the records are in Redis and leases say which node writes to which
     upload."""
@@ -193,8 +190,8 @@ def build_uploads(settings: Settings, cluster: Any = None) -> ResumableUploads:
         folder,
         expire_after=settings.uploads.expire_after,
         max_size=settings.uploads.max_size,
-        leases=cluster.leases("tus") if cluster else None,
-        files=cluster.upload_folder(folder) if cluster else None,
+        leases=state.leases("tus"),
+        files=state.upload_folder(folder),
     )
 
 
@@ -291,31 +288,17 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         spent = cluster.spent
     else:
         spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
-    uploads = build_uploads(settings, cluster)
-    access_path = settings.state_dir / "asset-access.sqlite"
-    tag_ids_path = settings.state_dir / "tag-ids.sqlite"
-    if cluster is not None:
-        accessed, tag_ids = cluster.access_times(access_path), cluster.tag_ids(tag_ids_path)
-    else:
-        accessed, tag_ids = AccessTimes(access_path), SqliteTagIds(tag_ids_path)
-    staging_path = settings.state_dir / "model-staging.sqlite"
-    staged_models = cluster.staging(staging_path) if cluster else Staging(staging_path)
-    jobs = (
-        BackgroundJobs(cluster.job_records(), cluster.leases("jobs"))
-        if cluster
-        else BackgroundJobs(SqliteJobRecords(settings.state_dir / "jobs.sqlite"))
-    )
-    configs_path = settings.state_dir / "export-configurations.sqlite"
-    export_configs = (
-        cluster.export_configurations(configs_path)
-        if cluster
-        else ExportConfigurations(configs_path)
-    )
+    state = cluster or LocalState(settings.state_dir)  # where the records are kept
+    uploads = build_uploads(settings, state)
+    accessed, tag_ids = state.access_times(), state.tag_ids()
+    staged_models = state.staging()
+    jobs = BackgroundJobs(state.job_records(), state.leases("jobs"))
+    export_configs = state.export_configurations()
     bulk = BulkImports(
         settings.state_dir,
         bulk_row_runner(settings, registry, users, search, uploads),
-        cluster.leases("bulk") if cluster else None,
-        cluster.bulk_records() if cluster else None,
+        state.leases("bulk"),
+        state.bulk_records(),
     )
     downloads = DownloadRunner(
         settings.state_dir,
@@ -325,10 +308,9 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         threads=settings.downloads.threads,
         timeout=settings.downloads.timeout,
         max_size=settings.uploads.max_size,
-        tasks=cluster.download_tasks() if cluster else None,
+        tasks=state.download_tasks(),
     )
-    if cluster is not None:
-        downloads.leases = cluster.leases("downloads")
+    downloads.leases = state.leases("downloads")
     api = meta_api.create_app(
         registry,
         users,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import local_state
 from .config import Settings
 
 log = logging.getLogger("assetdav")
@@ -22,11 +23,15 @@ def node_name(settings: Settings) -> str:
 
 @dataclass
 class ClusterState:
+    """The cluster's shared state in Redis; the record stores have LocalState's methods
+    (local_state.py), and take over the files a single process left in `state_dir`."""
+
     client: Any  # redis.Redis
     node: str
     props: Any  # RedisPropertyManager
     locks: Any  # RedisLockStorage
     spent: Any  # RedisOneTimeTokens
+    state_dir: Path
 
     def throttle(self, max_delay: float) -> Any:
         from stores.state.redis import RedisLoginThrottle
@@ -38,21 +43,21 @@ class ClusterState:
 
         return RedisLeases(self.client, kind, ttl)
 
-    def tag_ids(self, sqlite_path: Path) -> Any:
-        """Tag ids in Redis, taking over those of `sqlite_path` (a single process's)."""
+    def tag_ids(self) -> Any:
         from stores.state.redis_records import RedisTagIds
 
-        return RedisTagIds(self.client, sqlite_path)
+        return RedisTagIds(self.client, self.state_dir / local_state.TAG_IDS)
 
-    def access_times(self, sqlite_path: Path) -> Any:
+    def access_times(self) -> Any:
         from stores.state.redis_records import RedisAccessTimes
 
-        return RedisAccessTimes(self.client, sqlite_path)
+        return RedisAccessTimes(self.client, self.state_dir / local_state.ACCESS_TIMES)
 
-    def export_configurations(self, sqlite_path: Path) -> Any:
+    def export_configurations(self) -> Any:
         from stores.state.redis_export_configs import RedisExportConfigurations
 
-        return RedisExportConfigurations(self.client, sqlite_path)
+        path = self.state_dir / local_state.EXPORT_CONFIGURATIONS
+        return RedisExportConfigurations(self.client, path)
 
     def upload_folder(self, folder: Path) -> Any:
         from meta_api.tus.redis_records import RedisUploadFolder
@@ -74,10 +79,10 @@ class ClusterState:
 
         return RedisJobRecords(self.client)
 
-    def staging(self, sqlite_path: Path) -> Any:
+    def staging(self) -> Any:
         from meta_api.model_library.redis_staging import RedisStaging
 
-        return RedisStaging(self.client, sqlite_path)
+        return RedisStaging(self.client, self.state_dir / local_state.STAGING)
 
     def task_queue(self) -> Any:
         from meta_api.workers.redis_queue import RedisTaskQueue
@@ -123,6 +128,7 @@ def join_cluster(settings: Settings) -> ClusterState:
         RedisPropertyManager(client),
         RedisLockStorage(client),
         RedisOneTimeTokens(client),
+        settings.state_dir,
     )
 
 

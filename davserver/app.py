@@ -119,7 +119,11 @@ def bulk_row_runner(
     """How a bulk import's row is done, acting as the user who started the job (with their
     rights as they are now), outside any request (jobs go on after a restart)."""
     guard = UrlGuard(settings.downloads.allow_hosts)
-    find_hash = functools.partial(find_by_hash, registry, search.reader)
+
+    def find_hash(actor: Actor, spec: str) -> tuple[Any, Any] | None:
+        """By the index once it holds every write acknowledged when the row began (this
+        node's, and in a cluster the others'): bytes uploaded just before are found."""
+        return find_by_hash(registry, search.fresh_reader(), actor, spec)
 
     def run(job: dict[str, Any], row: Row) -> None:
         actor = actor_named(users, job["username"])

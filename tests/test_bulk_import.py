@@ -13,7 +13,6 @@ import blake3
 import pytest
 import requests
 import yaml
-from cluster_setup import end_one_node_cluster, one_node_cluster_if_asked
 from PIL import Image
 
 from conftest import Server, free_port
@@ -50,9 +49,8 @@ class Images(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def importing(request, tmp_path):
-    """The server and a source of images; `redis` (indirect parameter): a one-node
-    cluster, its bulk import records kept in Redis."""
+def importing(tmp_path):
+    """The server and a source of images (a cluster's bulk imports: test_cluster.py)."""
     port = free_port()
     httpd = ThreadingHTTPServer(("127.0.0.1", port), Images)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -67,7 +65,6 @@ def importing(request, tmp_path):
         "migration": {"allowed_roots": [str(allowed)]},
         "derived": {"background": False},
     }
-    redis_server = one_node_cluster_if_asked(request, tmp_path / "redis", settings)
     config = tmp_path / "assetdav.yaml"
     config.write_text(yaml.safe_dump(settings))
     server = Server({}, tmp_path / "state", tmp_path / "server.log",
@@ -75,7 +72,6 @@ def importing(request, tmp_path):
     yield server, root, allowed, f"http://127.0.0.1:{port}"
     server.stop()
     httpd.shutdown()
-    end_one_node_cluster(redis_server, tmp_path / "state", "bulk-imports.sqlite")
 
 
 def the_csv(source: str, allowed, known: str) -> tuple[str, int]:
@@ -110,7 +106,6 @@ def wait(status_url: str, until, timeout: float = 120):
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("importing", ["single", "redis"], indirect=True)
 def test_a_thousand_rows_with_a_restart(importing):
     server, root, allowed, source = importing
     api = server.url + "api/"

@@ -292,6 +292,32 @@ def test_an_upload_a_single_process_left_is_finished_through_a_node(cluster):
     assert (base / "demo/p/left/1/left.txt").read_bytes() == LEFT_BYTES
 
 
+def test_a_bulk_import_is_followed_through_every_node(cluster):
+    """Its records are in Redis: started through one node, run by one, followed and its
+    errors read through the others."""
+    (one, two, three), _redis, base = cluster
+    seed = os.urandom(4096)
+    assert requests.post(one.url + "api/assets", files=[("file", ("seed.bin", seed))],
+                         timeout=10).status_code == 201
+    known = "blake3:" + blake3.blake3(seed).hexdigest()
+    rows = ["source,project,asset,filename,tags,description"]
+    rows += [f"{known},bulkc,h{i},h{i}.bin,," for i in range(3)]
+    rows += ["ftp://example.com/x.bin,bulkc,bad4,,,", f"{known},bulkc,,,,"]
+    bulk = "compat/sartiq/bulk-upload/"
+    started = requests.post(two.url + bulk, data="\n".join(rows) + "\n", timeout=30,
+                            headers={"Content-Type": "text/csv"})
+    assert started.status_code == 202, started.text
+    status = f"{three.url}{bulk}{started.json()['id']}"
+    deadline = time.monotonic() + 60
+    while (job := requests.get(status, timeout=10).json())["status"] != "done":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    errors = requests.get(f"{one.url}{bulk}{started.json()['id']}/errors", timeout=10).json()
+    assert (job["processed"], job["succeeded"], job["failed"]) == (5, 3, 2), errors
+    assert sorted({e["row"] for e in errors}) == [4, 5]
+    assert (base / "demo/bulkc/h2/1/h2.bin").read_bytes() == seed
+
+
 def test_a_presigned_upload_is_spent_once_across_the_nodes(cluster):
     (one, two, _three), _redis, base = cluster
     mkcol(one.store_url() + "p/")  # (made already when the whole module runs)

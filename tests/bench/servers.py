@@ -133,8 +133,13 @@ class ServerProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def assetdav_server(workdir: Path, log_level: str = "INFO") -> ServerProcess:
-    """assetdav over a fresh, empty store `bench` in `workdir` (INFO logs every request)."""
+def assetdav_server(
+    workdir: Path, log_level: str = "INFO", code: Path | None = None, label: str = "assetdav"
+) -> ServerProcess:
+    """assetdav over a fresh, empty store `bench` in `workdir` (INFO logs every request).
+
+    `code` runs another checkout's packages (an earlier commit, see anchor_code) with this
+    virtual environment, for a comparison within one run."""
     store = workdir / "store"
     store.mkdir(parents=True)
     command = [
@@ -143,9 +148,21 @@ def assetdav_server(workdir: Path, log_level: str = "INFO") -> ServerProcess:
         "--log-level", log_level,
     ]  # fmt: skip
     env = {"ASSETDAV_CONFIG": str(REPO / "tests" / "empty-config.yaml")}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     return ServerProcess(
-        "assetdav", "assetdav", command, store, f"/{STORE}/", workdir / "server.log", env
+        "assetdav", label, command, store, f"/{STORE}/", workdir / "server.log", env
     )
+
+
+def anchor_code(revision: str, into: Path) -> Path:
+    """The repository's packages as they were at `revision`, unpacked into `into`."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", revision], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def plain_server(workdir: Path) -> ServerProcess:

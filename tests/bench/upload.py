@@ -36,6 +36,7 @@ class UploadResult:
     sampled_peak: int
     samples: int
     hwm_was_reset: bool
+    server_cpu_s: float = 0.0  # set by the benchmark around the whole measurement
 
     @property
     def growth(self) -> int:

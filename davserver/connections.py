@@ -21,6 +21,7 @@ from cheroot import errors as cheroot_errors
 from cheroot import server as cheroot_server
 
 from .paced_socket import PacedSocket
+from .socket_reader import SocketReader
 
 DRAIN_LIMIT = 1 << 20  # an unread body up to this size is read and dropped; above: close
 CHUNK_PIECE = 1 << 20  # the most of one chunk read at once
@@ -205,7 +206,7 @@ class GuardedConnection(cheroot_server.HTTPConnection):
         makefile = makefile or cheroot_server.MakeFile
         super().__init__(server, sock, makefile)
         self.paced = PacedSocket(sock)
-        self.rfile = makefile(self.paced, "rb", self.rbufsize)
+        self.rfile = SocketReader(self.paced, "rb", self.rbufsize)
         self.closed = False
 
     def linger_before_close(self) -> None:

@@ -59,19 +59,31 @@ class PacedSocket:
         return None
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        left = self._time_left()
-        if left is not None:
-            if left <= 0:
-                self.timed_out = True
-                raise TimeoutError("timed out")
-            self._sock.settimeout(min(left, self._idle_timeout or left))
-        try:
-            received = self._sock.recv_into(buffer, nbytes, flags)
-        except TimeoutError:
-            self.timed_out = left is not None
-            raise
-        self._body_bytes += received
-        return received
+        while True:
+            left = self._time_left()
+            if left is not None:
+                if left <= 0:
+                    self.timed_out = True
+                    raise TimeoutError("timed out")
+                self._wait_at_most(min(left, self._idle_timeout or left))
+            try:
+                received = self._sock.recv_into(buffer, nbytes, flags)
+            except TimeoutError:
+                if left is not None and self._time_left() > 0:  # type: ignore[operator]
+                    continue  # a wait set for an earlier, tighter deadline: wait on
+                self.timed_out = left is not None
+                raise
+            self._body_bytes += received
+            return received
+
+    def _wait_at_most(self, seconds: float) -> None:
+        """Let the next recv wait no longer than `seconds`. Setting a socket's timeout is a
+        system call, and a body arrives in thousands of recvs whose deadline only moves
+        further away as bytes come in: a shorter wait already set is kept (a recv that
+        runs out of it while time is left is simply repeated)."""
+        current = self._sock.gettimeout()
+        if current is None or current > seconds or current < seconds / 2:
+            self._sock.settimeout(seconds)
 
     def __getattr__(self, name: str) -> Any:  # fileno, _decref_socketios, ...
         return getattr(self._sock, name)

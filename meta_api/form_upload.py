@@ -12,9 +12,10 @@ from pathlib import Path
 
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from stores.atomic import raise_if_no_space, unlink_quietly
+from stores.atomic import unlink_quietly, write_all
 from stores.errors import BadContent, TooLarge
 from stores.hashing import ContentHasher, Digests
+from stores.writeback import WritebackPacer
 
 MAX_PARTS = 64
 MAX_FIELD_BYTES = 1 << 20  # a form field's value (user_metadata is JSON)
@@ -44,6 +45,7 @@ def spool_form(
     )
     reader = iter(chunks)
     fd: int | None = None
+    writeback: WritebackPacer | None = None
     hasher = ContentHasher(sha256=True)
     current: str | None = None  # the field being read; "" while in the file part
     value = bytearray()
@@ -70,6 +72,7 @@ def spool_form(
                 form.filename = os.path.basename((event.filename or "").replace("\\", "/"))
                 form.spool = spool
                 fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                writeback = WritebackPacer(fd)
                 current = ""
             elif isinstance(event, Field):
                 current, value = event.name, bytearray()
@@ -81,7 +84,9 @@ def spool_form(
                             f"The file is larger than the limit of {max_size} bytes.",
                             rule="max_file_size",
                         )
-                    _write_all(fd, event.data)
+                    write_all(fd, event.data)
+                    if writeback is not None:
+                        writeback.wrote(len(event.data))
                     hasher.update(event.data)
                     if not event.more_data:
                         form.digests = hasher.digests()
@@ -102,16 +107,6 @@ def spool_form(
         if fd is not None:
             os.close(fd)
         form.discard()
-        raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError as exc:
-        raise_if_no_space(exc)
         raise
 
 

@@ -29,6 +29,17 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """os.write until every byte is written; a full disk is InsufficientStorage."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise_if_no_space(exc)
+        raise
+
+
 def raise_if_no_space(exc: OSError) -> None:
     """Raise InsufficientStorage for a full disk (ENOSPC, EDQUOT); else nothing."""
     mapped = from_os_error(exc)
@@ -48,10 +59,7 @@ def write_atomic(
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            write_all(fd, data)
             os.fsync(fd)
             if before_replace is not None:
                 before_replace(os.fstat(fd))
@@ -82,7 +90,7 @@ def exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one step (Linux `renameat2` with RENAME_EXCHANGE): whoever looks
     sees one or the other, never neither. False where the system or filesystem cannot
     (then nothing changed)."""
-    rename = getattr(_libc(), "renameat2", None)
+    rename = getattr(libc(), "renameat2", None)
     if rename is None:
         return False
     done = rename(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
@@ -95,5 +103,6 @@ def exchange(a: Path, b: Path) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _libc() -> ctypes.CDLL:
+def libc() -> ctypes.CDLL:
+    """The C library, for the system calls Python's os module does not offer."""
     return ctypes.CDLL(None, use_errno=True)

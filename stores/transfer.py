@@ -20,7 +20,7 @@ from typing import Any
 
 from . import model
 from .access import Actor
-from .atomic import fsync_dir, raise_if_no_space, temp_path_beside
+from .atomic import fsync_dir, raise_if_no_space, temp_path_beside, write_all
 from .errors import AlreadyExists, Forbidden, NotFound, StoreError
 from .events import COPIED, CREATED, DELETED, MODIFIED, MOVED, Change
 from .hashing import ContentHasher, digest_file, mtime_of
@@ -32,6 +32,7 @@ from .removal import remove_path
 from .sidecar import Sidecar, forget_cached
 from .store import FileStore, HintMap
 from .undo import UndoLog
+from .writeback import WritebackPacer
 
 log = logging.getLogger(__name__)
 
@@ -435,11 +436,11 @@ def _copy_file(src: Path, dst: Path, sha256: bool, link: bool = False) -> FileRe
     size = 0
     with open(src, "rb") as source:
         fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        writeback = WritebackPacer(fd)
         try:
             while chunk := source.read(COPY_CHUNK):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, chunk)
+                writeback.wrote(len(chunk))
                 hasher.update(chunk)
                 size += len(chunk)
             os.fsync(fd)

@@ -8,10 +8,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .atomic import raise_if_no_space, temp_path_beside, unlink_quietly
+from .atomic import raise_if_no_space, temp_path_beside, unlink_quietly, write_all
 from .errors import BadContent, TooLarge
 from .hashing import ContentHasher, Digests, ParallelHashing
 from .sniff import SNIFF_BYTES
+from .writeback import WritebackPacer
 
 Committer = Callable[[Path, int, Digests], None]
 HeadCheck = Callable[[bytes], None]
@@ -50,6 +51,7 @@ class FileWriter:
         except OSError as exc:
             raise_if_no_space(exc)
             raise
+        self._writeback = WritebackPacer(self._fd)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._fd is None:
@@ -65,15 +67,12 @@ class FileWriter:
             self._head += bytes(data[: SNIFF_BYTES - len(self._head)])
             if len(self._head) >= SNIFF_BYTES:
                 self._judge_head()
-        view = memoryview(data)
         try:
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-        except OSError as exc:
+            write_all(self._fd, data)
+        except BaseException:
             self.abort()
-            raise_if_no_space(exc)
             raise
+        self._writeback.wrote(n)
         self._hashing.update(data)
         self.size += n
         return n

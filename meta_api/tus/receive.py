@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from stores.atomic import raise_if_no_space
+from stores.atomic import write_all
 from stores.errors import BadContent, TooLarge
 from stores.hashing import ContentHasher, ParallelHashing
+from stores.writeback import WritebackPacer
 
 from .protocol import Checksum
 
@@ -43,7 +44,7 @@ def append_body(
         os.lseek(fd, start, os.SEEK_SET)
         feed = ParallelHashing(hasher) if hasher is not None else None
         try:
-            written, interrupted = _copy(fd, pieces, room, feed, digest)
+            written, interrupted = _copy(fd, start, pieces, room, feed, digest)
         finally:
             if feed is not None:
                 feed.finish()
@@ -70,6 +71,7 @@ def append_body(
 
 def _copy(
     fd: int,
+    start: int,
     pieces: Iterable[bytes],
     room: int,
     hasher: ParallelHashing | None,
@@ -77,6 +79,7 @@ def _copy(
 ) -> tuple[int, bool]:
     """(bytes written, whether the body broke off before its end)."""
     written = 0
+    writeback = WritebackPacer(fd, start)
     reader = iter(pieces)
     while True:
         try:
@@ -90,13 +93,8 @@ def _copy(
                 f"The body goes past the upload's declared length (Upload-Length); only "
                 f"{room} more bytes fit."
             )
-        view = memoryview(piece)
-        try:
-            while view:
-                view = view[os.write(fd, view) :]
-        except OSError as exc:
-            raise_if_no_space(exc)
-            raise
+        write_all(fd, piece)
+        writeback.wrote(len(piece))
         written += len(piece)
         if hasher is not None:
             hasher.update(piece)

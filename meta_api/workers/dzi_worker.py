@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from stores.atomic import libc
 
 from ..media.modes import eight_bit, has_alpha
 from .base import Job, TaskFailed
@@ -171,17 +172,6 @@ def tile_count(width: int, height: int) -> int:
 def release_memory() -> None:
     """Give freed image memory back to the system now (glibc keeps freed heap otherwise:
     a server that tiled one large image would keep its size for good)."""
-    if _libc is not None:
-        _libc.malloc_trim(0)
-
-
-def _glibc() -> Any:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim  # noqa: B018 - glibc only
-    except (OSError, AttributeError):
-        return None
-    return libc
-
-
-_libc = _glibc()
+    trim = getattr(libc(), "malloc_trim", None)  # glibc only
+    if trim is not None:
+        trim(0)

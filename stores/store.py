@@ -544,8 +544,8 @@ class FileStore:
         """Rename the file into place, then queue it to be recorded and wait until it is
         settled, leading the owner's group commit when it is this thread's turn (see
         placing.py). The rename happens here, in parallel with other uploads, not in the
-        leader's turn: a rename waits for the filesystem's journal, and only the
-        recording needs to be one at a time. The caller holds the target's lock, so
+        leader's turn; the leader makes the batch's renames durable with one fsync of
+        their folder, and only the recording needs to be one at a time. The caller holds the target's lock, so
         nothing else renames over it until it is recorded (or taken back)."""
         _put_in_place(placement)
         key = str(sidecar.folder)
@@ -567,6 +567,7 @@ class FileStore:
                     if self._may_append(owner, batch):
                         self._append_records(sidecar, batch)
                     else:
+                        _sync_folders_of(batch)
                         with sidecar.editing() as data:
                             self._record_batch(owner, data, batch)
                 except BaseException:
@@ -596,7 +597,7 @@ class FileStore:
         with the asset."""
         prefix = str(sidecar.folder).rstrip("/") + "/"
         changes = [(str(p.target)[len(prefix) :], p.record().to_dict()) for p in batch]
-        sidecar.record_files(changes)
+        sidecar.record_files(changes, before_sync=lambda: _sync_folders_of(batch))
 
     def _record_batch(self, owner: Location, data: dict[str, Any], batch: list[Placement]) -> None:
         """Under the owner's lock: record the batch in `data` (the sidecar being edited).
@@ -959,13 +960,22 @@ def _is_whole(owner: Location, data: dict[str, Any] | None) -> bool:
 
 def _put_in_place(placement: Placement) -> None:
     """Rename one finished file into place, undoably (see Placement.undo), and note its
-    time; raises (the file not placed) when refused."""
+    time; raises (the file not placed) when refused. The rename is made durable by the
+    batch that records it (see _settle_placements)."""
     if placement.create_only:
         _link_new(placement.temp, placement.target, placement.undo.place_new)
     else:
         placement.existed = placement.undo.replace(placement.temp, placement.target)
     placement.mtime = mtime_of(os.stat(placement.target))
-    fsync_dir(placement.target.parent)
+
+
+def _sync_folders_of(batch: list[Placement]) -> None:
+    """Make the renames of a batch durable: one fsync per folder, however many files went
+    into it (the uploads' threads rename; the batch's leader syncs for all of them). In a
+    journal append it runs before the journal's own fsync, so that on ext4 one journal
+    commit carries the renames and their records together."""
+    for folder in sorted({p.target.parent for p in batch}):
+        fsync_dir(folder)
 
 
 def _rename_into_place(temp: Path, target: Path, create_only: bool) -> None:

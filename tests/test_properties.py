@@ -7,7 +7,7 @@ import re
 import requests
 import yaml
 
-from dav import NS, mkcol, parse_multistatus, propfind, proppatch, props_of, tag_xml, tags_of
+from dav import DAV, NS, mkcol, parse_multistatus, propfind, proppatch, props_of, tag_xml, tags_of
 
 LOCK_BODY = (
     '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:">'
@@ -126,3 +126,43 @@ def test_dead_properties_follow_a_move(server):
     )
     assert moved.status_code == 201
     assert props_of(server.store_url() + "proj/img9/", [custom])[custom].text == "keep me"
+
+
+def test_a_listing_gives_each_file_its_own_locks_and_properties(server, store_root):
+    """PROPFIND Depth 1 allprop, what file managers ask of every folder they open: each
+    file carries its own dead properties and locks, and all of RFC 4918's live ones."""
+    asset = make_asset_with_file(server)
+    for name in ("a.bin", "b.bin"):
+        assert requests.put(asset + name, data=name.encode() * 100, timeout=5).status_code == 201
+    custom = "{http://example.com/ns}rating"
+    assert proppatch(asset + "a.bin", {custom: "three"}).status_code == 207
+    locked = requests.request(
+        "LOCK",
+        asset + "b.bin",
+        data=LOCK_BODY,
+        headers={"Content-Type": "application/xml", "Timeout": "Second-600"},
+        timeout=5,
+    )
+    assert locked.status_code == 200
+    token = locked.headers["Lock-Token"].strip("<>")
+
+    listing = parse_multistatus(propfind(asset, depth="1").content)
+    files = {href.rsplit("/", 1)[1]: p for href, p in listing.items() if not href.endswith("/")}
+    assert sorted(files) == ["a.bin", "b.bin", "pic.png"]
+    records = yaml.safe_load((store_root / "proj" / "img1" / ".ovemeta").read_text())["files"]
+    for name, props in files.items():
+        assert props[f"{{{DAV}}}displayname"].text == name
+        assert props[f"{{{DAV}}}getetag"].text == records[name]["xxh3_128"]
+        assert props[f"{{{NS}}}xxh3"].text == records[name]["xxh3_128"]
+        assert props[f"{{{DAV}}}getcontentlength"].text == str(records[name]["size"])
+        assert props[f"{{{DAV}}}getlastmodified"].text.endswith(" GMT")
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", props[f"{{{DAV}}}creationdate"].text
+        )
+        assert props[f"{{{DAV}}}resourcetype"].find(f"{{{DAV}}}collection") is None
+        scopes = props[f"{{{DAV}}}supportedlock"].findall(f".//{{{DAV}}}lockscope/*")
+        assert sorted(s.tag for s in scopes) == [f"{{{DAV}}}exclusive", f"{{{DAV}}}shared"]
+        active = props[f"{{{DAV}}}lockdiscovery"].findall(f".//{{{DAV}}}locktoken/{{{DAV}}}href")
+        assert [a.text for a in active] == ([token] if name == "b.bin" else [])
+        assert (custom in props) == (name == "a.bin")
+    assert files["a.bin"][custom].text == "three"

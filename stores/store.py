@@ -545,8 +545,9 @@ class FileStore:
         settled, leading the owner's group commit when it is this thread's turn (see
         placing.py). The rename happens here, in parallel with other uploads, not in the
         leader's turn; the leader makes the batch's renames durable with one fsync of
-        their folder, and only the recording needs to be one at a time. The caller holds the target's lock, so
-        nothing else renames over it until it is recorded (or taken back)."""
+        their folder, and only the recording needs to be one at a time. The caller
+        holds the target's lock, so nothing else renames over it until it is recorded
+        (or taken back)."""
         _put_in_place(placement)
         key = str(sidecar.folder)
         if not self._placements.join(key, placement):

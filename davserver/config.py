@@ -692,3 +692,11 @@ def require_stores(settings: Settings) -> None:
             raise ConfigError(
                 f"A store cannot be named {reserved!r}: /{reserved}/ is {what}; rename it."
             )
+    from meta_api import api_route_names  # Flask's routes: only for commands that serve
+
+    taken = sorted(api_route_names() & set(settings.stores))
+    if taken:
+        raise ConfigError(
+            f"A store cannot be named {taken[0]!r}: /api/{taken[0]}/ belongs to the JSON API, "
+            f"so the store's own API routes (/api/{taken[0]}/...) would not reach it; rename it."
+        )

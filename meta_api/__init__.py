@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import Flask
@@ -108,4 +109,21 @@ def create_app(
     return app
 
 
-__all__ = ["FLASK_PREFIXES", "ApiError", "create_app"]
+@functools.cache
+def api_route_names() -> frozenset[str]:
+    """The first path segments under /api/ that routes of their own take (`assets`,
+    `tags`, `uploads`, ...): a store of that name would find its OVE routes
+    (`/api/{store}/...`) answered by those instead, so none may be named so."""
+    app = Flask("assetdav.routes")
+    app.register_blueprint(auth_blueprint, url_prefix="/api")
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint, url_prefix="/api")
+    names = set()
+    for rule in app.url_map.iter_rules():
+        parts = rule.rule.split("/")
+        if len(parts) > 2 and parts[1] == "api" and parts[2] and not parts[2].startswith("<"):
+            names.add(parts[2])
+    return frozenset(names)
+
+
+__all__ = ["FLASK_PREFIXES", "ApiError", "api_route_names", "create_app"]

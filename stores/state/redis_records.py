@@ -136,12 +136,19 @@ class RedisAccessTimes:
         self._last_complaint = -WRITE_EVERY
 
     def _take_over_local(self) -> None:
-        """Access times a single process kept (its SQLite file) are kept."""
-        if self._redis.set(ACCESS_TAKEN_OVER, "1", nx=True):
-            rows = _sqlite_rows(self._sqlite_path, "SELECT uuid, at FROM access")
-            for start in range(0, len(rows), 1000):
-                chunk = rows[start : start + 1000]
-                self._redis.hset(ACCESS, mapping={u: float(at) for u, at in chunk})
+        """Access times a single process kept (its SQLite file) are kept. Marked done only
+        once every row is copied (Redis failing in the middle: the next call goes on), and
+        a time a node recorded meanwhile is never replaced by an older one (HSETNX; nodes
+        doing this at once copy the same rows)."""
+        if self._redis.exists(ACCESS_TAKEN_OVER):
+            return
+        rows = _sqlite_rows(self._sqlite_path, "SELECT uuid, at FROM access")
+        for start in range(0, len(rows), 1000):
+            pipe = self._redis.pipeline(transaction=False)
+            for uuid, at in rows[start : start + 1000]:
+                pipe.hsetnx(ACCESS, uuid, float(at))
+            pipe.execute()
+        self._redis.set(ACCESS_TAKEN_OVER, "1")
 
     def touch(self, uuid: str) -> None:
         now = time.time()

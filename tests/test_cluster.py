@@ -21,7 +21,7 @@ import yaml
 from cluster_setup import NGINX, REDIS, RedisServer, start_nginx
 from test_clients import run_tool
 
-from conftest import REPO, Server
+from conftest import REPO, TOOLS, Server
 from dav import mkcol
 
 pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed")
@@ -345,6 +345,7 @@ def balancer(cluster) -> Iterator[str]:
 
 
 @pytest.mark.skipif(shutil.which("litmus") is None, reason="litmus is not installed")
+@pytest.mark.skipif(not TOOLS.is_dir(), reason="../shared/tools is not present")
 def test_litmus_through_nginx_round_robin_over_three_nodes(cluster, balancer):
     _nodes, _redis, base = cluster
     output, passed, failed = run_tool("litmus.sh", balancer + "demo/")

@@ -139,7 +139,7 @@ def test_a_reader_gets_no_edit_controls_and_a_hand_made_edit_is_refused(site):
     assert session.get(site.url + "ui/s/demo/nothing-here/").status_code == 404
 
 
-@pytest.mark.parametrize("name", ["ui", "compat", "api", "assets", "tags", "uploads"])
+@pytest.mark.parametrize("name", ["ui", "compat", "api", "assets"])
 def test_names_the_server_keeps_for_itself_cannot_be_stores(tmp_path, name):
     folder = tmp_path / name
     folder.mkdir()

@@ -90,7 +90,7 @@ def put_many(url: str, names: list[str], start: int = 0) -> None:
         list(pool.map(one, enumerate(names, start)))
 
 
-BIG = 300  # files: enough for the asset's records to go to a journal (from 256)
+BIG = 100  # files: enough for the asset's records to go to a journal (from 64)
 
 
 @pytest.fixture

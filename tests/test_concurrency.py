@@ -8,6 +8,7 @@ from pathlib import Path
 import requests
 import xxhash
 import yaml
+from on_disk import on_disk_records
 
 from stores import ANONYMOUS, Registry
 
@@ -86,7 +87,7 @@ def test_parallel_uploads_into_one_folder_are_all_recorded(server, store_root: P
         thread.join()
     assert not failures
     assert sorted(race_statuses) == [200] + [409] * (THREADS - 1)
-    files = yaml.safe_load((store_root / "proj" / ".ovemeta").read_text())["files"]
+    files = on_disk_records(store_root / "proj")  # the sidecar and its journal
     assert set(files) == set(sent) | {"race.json"}
     for name, body in sent.items():
         assert files[name]["size"] == len(body)
@@ -134,6 +135,6 @@ def test_project_metadata_edits_and_uploads_into_the_project_do_not_wait_for_eac
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads), "requests are stuck"
     assert not failures, failures[:3]
-    recorded = yaml.safe_load((store_root / "proj" / ".ovemeta").read_text())["files"]
+    recorded = on_disk_records(store_root / "proj")
     assert sum(1 for name in recorded if name.startswith("w")) == 120
     assert "project.json" in recorded

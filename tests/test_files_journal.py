@@ -18,12 +18,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
 import xxhash
 import yaml
+from on_disk import on_disk_records
 
 from dav import NS, eventually, mkcol, parse_multistatus, propfind
 
@@ -31,33 +32,10 @@ if TYPE_CHECKING:
     from conftest import Server
 
 HTTP_TIMEOUT = 30.0
-HEADER = b"#assetdav-journal 1 "
 
 
 def body(n: int) -> bytes:
     return f"file number {n}\n".encode() * 64
-
-
-def on_disk_records(asset: Path) -> dict[str, Any]:
-    """The `files` map as the tree holds it: the sidecar, with a journal that extends it."""
-    raw = (asset / ".ovemeta").read_bytes()
-    files = dict(yaml.safe_load(raw).get("files") or {})
-    journal = asset / ".ovemeta.journal"
-    if not journal.exists():
-        return files
-    header, _, rest = journal.read_bytes().partition(b"\n")
-    if header != HEADER + xxhash.xxh3_64_hexdigest(raw).encode():
-        return files  # stale: extends another version of the sidecar
-    for line in rest.split(b"\n"):
-        text, _, crc = line.rpartition(b" ")
-        if not text or xxhash.xxh32_hexdigest(text).encode() != crc:
-            continue
-        entry = json.loads(text)
-        if entry["r"] is None:
-            files.pop(entry["k"], None)
-        else:
-            files[entry["k"]] = entry["r"]
-    return files
 
 
 def listed_hashes(url: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ import datetime
 import functools
 import shutil
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -122,7 +123,7 @@ def run_rounds(args: argparse.Namespace, workdir: Path) -> dict[str, list[Upload
     say(f"writing a {args.size_mib} MiB source file")
     make_big_file(source, args.size_mib * MIB)
     pretouch(workdir, 64)
-    anchor = anchor_code(args.anchor, workdir / "anchor") if args.anchor else None
+    anchor = unpacked_anchor(args.anchor, workdir / "anchor") if args.anchor else None
     table = cases(args.part_mib * MIB, anchor)
     results: dict[str, list[UploadResult]] = {name: [] for name in table}
     names = list(table)
@@ -133,6 +134,19 @@ def run_rounds(args: argparse.Namespace, workdir: Path) -> dict[str, list[Upload
             folder = workdir / f"{number}-{name.replace(' ', '-')}"
             results[name].append(run_case(name, make, measure, folder, source))
     return results
+
+
+def unpacked_anchor(revision: str, into: Path) -> Path | None:
+    """The anchor's code, or None (said) where this checkout does not have that commit."""
+    try:
+        return anchor_code(revision, into)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        why = str(exc).rstrip(".")
+        say(
+            f"the anchor commit {revision} cannot be unpacked here ({why}; a shallow clone?): "
+            "running without the anchor cases; fetch the history to compare"
+        )
+        return None
 
 
 def summarise(results: dict[str, list[UploadResult]]) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cluster_setup import free_port
 
 try:  # the project and its test extra, as `scripts/test` installs them into .venv
     import requests
@@ -57,12 +57,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     """One line at the start of the run: what will be skipped, and why."""
     reasons = skipped_clients()
     return ["skipped here: " + "; ".join(reasons)] if reasons else ["every client test can run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

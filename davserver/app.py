@@ -24,7 +24,7 @@ from meta_api.media import Media, MediaSettings, PreviewMaker
 from meta_api.tus import ResumableUploads
 from meta_api.workers import WorkerPool, build_pool, builtin_workers
 from stores import ANONYMOUS, NOBODY, Actor, Registry, sidecar
-from stores.tokens import OneTimeTokens, SignedPayloads, TokenSigner, load_secret
+from stores.tokens import SignedPayloads, TokenSigner, load_secret
 from stores.users import UserDirectory
 
 from .access_log import AccessLog
@@ -38,7 +38,6 @@ from .error_mask import InternalErrorMask
 from .local_state import LocalState
 from .provider import AssetDAVProvider
 from .request_guard import RequestGuard
-from .sqlite_state import SqliteLockStorage, SqlitePropertyManager
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +218,8 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     users = build_users(settings)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     cluster = join_cluster(settings) if settings.cluster.redis_url else None
+    state = cluster or LocalState(settings.state_dir)  # where the records are kept
     if cluster is not None:
-        props, locks = cluster.props, cluster.locks
         sidecar.cluster_leases = cluster.leases("sidecar", ttl=15)
         users.throttle = cluster.throttle(settings.failed_login_delay_max)
         # every node's writes are recorded by the nodes themselves; what people change
@@ -228,9 +227,6 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
         # folder (on a network filesystem, with no watcher, that would be every write)
         for store in registry:
             store.reconcile_on_write = False
-    else:
-        props = SqlitePropertyManager(settings.state_dir / "dav-properties.sqlite")
-        locks = SqliteLockStorage(settings.state_dir / "dav-locks.sqlite")
     provider = AssetDAVProvider(
         registry,
         show_sidecars=settings.show_sidecars,
@@ -249,8 +245,8 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     dav = WsgiDAVApp(
         {
             "provider_mapping": {"/": provider},
-            "lock_storage": locks,
-            "property_manager": props,
+            "lock_storage": state.locks,
+            "property_manager": state.props,
             "http_authenticator": {
                 "domain_controller": UsersDomainController,
                 "accept_basic": True,
@@ -285,14 +281,11 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
             },
         }
     )
-    workers = build_workers(settings, registry, cluster.task_queue() if cluster else None)
+    workers = build_workers(settings, registry, state.task_queue())
     secret = load_secret(settings.state_dir / "token-secret")
     if cluster is not None:
         cluster.lock_guard().install(dav.lock_manager)  # LOCKs exclusive across the nodes
-        spent = cluster.spent
-    else:
-        spent = OneTimeTokens(settings.state_dir / "presigned.sqlite")
-    state = cluster or LocalState(settings.state_dir)  # where the records are kept
+    spent = state.spent
     uploads = build_uploads(settings, state)
     accessed, tag_ids = state.access_times(), state.tag_ids()
     staged_models = state.staging()
@@ -362,7 +355,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     uploads.start()
     downloads.start()
     bulk.start()
-    app.closers += [props.close, locks.close, search.stop, workers.stop, spent.close]
+    app.closers += [state.props.close, state.locks.close, search.stop, workers.stop, spent.close]
     app.closers += [uploads.stop, media.close, accessed.close, downloads.stop, tag_ids.close]
     app.closers += [staged_models.close, jobs.close, export_configs.close, bulk.stop]
     if settings.derived.background:

@@ -692,7 +692,7 @@ def require_stores(settings: Settings) -> None:
             raise ConfigError(
                 f"A store cannot be named {reserved!r}: /{reserved}/ is {what}; rename it."
             )
-    from meta_api import api_route_names  # Flask's routes: only for commands that serve
+    from meta_api import api_route_names  # here: reading a config needs no Flask app
 
     taken = sorted(api_route_names() & set(settings.stores))
     if taken:

@@ -14,8 +14,10 @@ from meta_api.model_library import Staging
 from meta_api.tus.records import UploadFolder
 from stores.state.export_configs import ExportConfigurations
 from stores.state.local import SqliteTagIds
+from stores.tokens import OneTimeTokens
 
 from .access_times import AccessTimes
+from .sqlite_state import SqliteLockStorage, SqlitePropertyManager
 
 TAG_IDS = "tag-ids.sqlite"
 ACCESS_TIMES = "asset-access.sqlite"
@@ -26,6 +28,13 @@ STAGING = "model-staging.sqlite"
 class LocalState:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
+        self.props = SqlitePropertyManager(state_dir / "dav-properties.sqlite")
+        self.locks = SqliteLockStorage(state_dir / "dav-locks.sqlite")
+        self.spent = OneTimeTokens(state_dir / "presigned.sqlite")  # presigned URLs used
+
+    def task_queue(self) -> None:
+        """The worker pool keeps its own queue in the state dir."""
+        return None
 
     def leases(self, kind: str, ttl: float = 10.0) -> None:
         """One process needs no leases: nobody else writes."""

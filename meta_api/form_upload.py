@@ -12,7 +12,7 @@ from pathlib import Path
 
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from stores.atomic import unlink_quietly, write_all
+from stores.atomic import unlink_quietly
 from stores.errors import BadContent, TooLarge
 from stores.hashing import ContentHasher, Digests
 from stores.writeback import WritebackPacer
@@ -84,9 +84,8 @@ def spool_form(
                             f"The file is larger than the limit of {max_size} bytes.",
                             rule="max_file_size",
                         )
-                    write_all(fd, event.data)
-                    if writeback is not None:
-                        writeback.wrote(len(event.data))
+                    if writeback is not None:  # set with fd
+                        writeback.write(event.data)
                     hasher.update(event.data)
                     if not event.more_data:
                         form.digests = hasher.digests()

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import model
 from .access import Actor
-from .atomic import fsync_dir, raise_if_no_space, temp_path_beside, write_all
+from .atomic import fsync_dir, raise_if_no_space, temp_path_beside
 from .errors import AlreadyExists, Forbidden, NotFound, StoreError
 from .events import COPIED, CREATED, DELETED, MODIFIED, MOVED, Change
 from .hashing import ContentHasher, digest_file, mtime_of
@@ -439,8 +439,7 @@ def _copy_file(src: Path, dst: Path, sha256: bool, link: bool = False) -> FileRe
         writeback = WritebackPacer(fd)
         try:
             while chunk := source.read(COPY_CHUNK):
-                write_all(fd, chunk)
-                writeback.wrote(len(chunk))
+                writeback.write(chunk)
                 hasher.update(chunk)
                 size += len(chunk)
             os.fsync(fd)

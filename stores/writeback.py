@@ -15,22 +15,27 @@ import ctypes
 import functools
 from collections.abc import Callable
 
-from .atomic import libc
+from .atomic import libc, write_all
 
 STEP = 8 << 20  # bytes written between two requests for write-back; small files never ask
 _SYNC_FILE_RANGE_WRITE = 2
 
 
 class WritebackPacer:
-    """Told how many bytes were written to `fd` from `start` on, asks the kernel to write
-    back every full STEP behind them."""
+    """Writes a stream of pieces to `fd` from `start` on (`write`: every byte, a full disk
+    being InsufficientStorage) and asks the kernel to write back every full STEP behind
+    them."""
 
     def __init__(self, fd: int, start: int = 0) -> None:
         self._fd = fd
         self._from = start  # the first byte not yet handed to write-back
         self._pending = 0
 
-    def wrote(self, count: int) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        write_all(self._fd, data)
+        self._wrote(len(data))
+
+    def _wrote(self, count: int) -> None:
         self._pending += count
         if self._pending < STEP:
             return

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .atomic import raise_if_no_space, temp_path_beside, unlink_quietly, write_all
+from .atomic import raise_if_no_space, temp_path_beside, unlink_quietly
 from .errors import BadContent, TooLarge
 from .hashing import ContentHasher, Digests, ParallelHashing
 from .sniff import SNIFF_BYTES
@@ -68,11 +68,10 @@ class FileWriter:
             if len(self._head) >= SNIFF_BYTES:
                 self._judge_head()
         try:
-            write_all(self._fd, data)
+            self._writeback.write(data)
         except BaseException:
             self.abort()
             raise
-        self._writeback.wrote(n)
         self._hashing.update(data)
         self.size += n
         return n

@@ -76,6 +76,20 @@ def proppatch(
     return requests.request("PROPPATCH", url, data=body.encode(), headers=headers, timeout=60, **kw)
 
 
+LOCK_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:">'
+    "<D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>"
+    "<D:owner>tester</D:owner></D:lockinfo>"
+)
+
+
+def lock(url: str, seconds: int = 600, **kw) -> requests.Response:
+    """An exclusive write LOCK of `url` for `seconds`."""
+    headers = {"Content-Type": "application/xml", "Timeout": f"Second-{seconds}",
+               **kw.pop("headers", {})}  # fmt: skip
+    return requests.request("LOCK", url, data=LOCK_BODY, headers=headers, timeout=5, **kw)
+
+
 def tag_xml(tags: list[str]) -> str:
     from xml.sax.saxutils import escape
 

@@ -7,12 +7,17 @@ import re
 import requests
 import yaml
 
-from dav import DAV, NS, mkcol, parse_multistatus, propfind, proppatch, props_of, tag_xml, tags_of
-
-LOCK_BODY = (
-    '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:">'
-    "<D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>"
-    "<D:owner>tester</D:owner></D:lockinfo>"
+from dav import (
+    DAV,
+    NS,
+    lock,
+    mkcol,
+    parse_multistatus,
+    propfind,
+    proppatch,
+    props_of,
+    tag_xml,
+    tags_of,
 )
 
 
@@ -90,13 +95,7 @@ def test_dead_properties_and_locks_survive_a_restart(server):
     asset = make_asset_with_file(server)
     custom = "{http://example.com/ns}rating"
     assert proppatch(asset + "pic.png", {custom: "five stars"}).status_code == 207
-    locked = requests.request(
-        "LOCK",
-        asset + "pic.png",
-        data=LOCK_BODY,
-        headers={"Content-Type": "application/xml", "Timeout": "Second-600"},
-        timeout=5,
-    )
+    locked = lock(asset + "pic.png")
     assert locked.status_code == 200
     token = locked.headers["Lock-Token"]
 
@@ -136,13 +135,7 @@ def test_a_listing_gives_each_file_its_own_locks_and_properties(server, store_ro
         assert requests.put(asset + name, data=name.encode() * 100, timeout=5).status_code == 201
     custom = "{http://example.com/ns}rating"
     assert proppatch(asset + "a.bin", {custom: "three"}).status_code == 207
-    locked = requests.request(
-        "LOCK",
-        asset + "b.bin",
-        data=LOCK_BODY,
-        headers={"Content-Type": "application/xml", "Timeout": "Second-600"},
-        timeout=5,
-    )
+    locked = lock(asset + "b.bin")
     assert locked.status_code == 200
     token = locked.headers["Lock-Token"].strip("<>")
 

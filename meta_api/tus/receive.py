@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from stores.atomic import write_all
 from stores.errors import BadContent, TooLarge
 from stores.hashing import ContentHasher, ParallelHashing
 from stores.writeback import WritebackPacer
@@ -93,8 +92,7 @@ def _copy(
                 f"The body goes past the upload's declared length (Upload-Length); only "
                 f"{room} more bytes fit."
             )
-        write_all(fd, piece)
-        writeback.wrote(len(piece))
+        writeback.write(piece)
         written += len(piece)
         if hasher is not None:
             hasher.update(piece)

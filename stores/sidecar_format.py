@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from .errors import SidecarInvalid
+from .simple_yaml import load_simple, use_resolvers
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -23,6 +24,16 @@ _SidecarLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
+use_resolvers(_SidecarLoader.yaml_implicit_resolvers)
+
+
+def _load_yaml(text: str) -> Any:
+    """What PyYAML reads in `text`: by the fast reader when the text is in the plain shape
+    sidecars are written in (see simple_yaml), else by PyYAML itself."""
+    simple = load_simple(text)
+    if simple is not None:
+        return simple
+    return yaml.load(text, Loader=_SidecarLoader)  # noqa: S506 - safe loader
 
 
 class FlowMap(dict):
@@ -66,9 +77,9 @@ def parse_sidecar(raw: bytes, origin: str) -> dict[str, Any]:
             try:
                 data = json.loads(text)
             except ValueError:
-                data = yaml.load(text, Loader=_SidecarLoader)  # noqa: S506 - safe loader
+                data = _load_yaml(text)
         else:
-            data = yaml.load(text, Loader=_SidecarLoader)  # noqa: S506 - safe loader
+            data = _load_yaml(text)
     except yaml.YAMLError as exc:
         raise SidecarInvalid(f"{origin} does not parse as YAML or JSON: {exc}") from exc
     if not isinstance(data, dict):
@@ -110,8 +121,8 @@ def _parse_with_files_block(text: str) -> dict[str, Any] | None:
     if not files or text[position : position + 1] in (" ", "\t", "\n", "#"):
         return None  # YAML would read an empty block, or more of it, differently
     try:
-        head = yaml.load(text[: start + 1], Loader=_SidecarLoader) or {}  # noqa: S506
-        tail = yaml.load(text[position:], Loader=_SidecarLoader) or {}  # noqa: S506
+        head = _load_yaml(text[1 : start + 1]) or {}  # without the "\n" put first
+        tail = _load_yaml(text[position:]) or {}
     except yaml.YAMLError:
         return None
     if not isinstance(head, dict) or not isinstance(tail, dict) or "files" in head:
@@ -167,7 +178,14 @@ def _scalar(text: str) -> str:
         and _resolver.resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str"
     ):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _NOT_PRINTABLE_IN_YAML.sub(lambda found: f"\\u{ord(found[0]):04x}", quoted)
+
+
+# What JSON leaves raw but YAML does not take raw: DEL, C1 controls (NEL is a line break to
+# YAML), the line and paragraph separators, non-characters, lone surrogates (an undecodable
+# name); all are read back the same as \u escapes, by JSON and by YAML.
+_NOT_PRINTABLE_IN_YAML = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
 def _file_line(key: str, record: Any) -> str | None:

@@ -13,6 +13,7 @@ AWKWARD_NAMES = [
     "plain.bin", "123", "true", "null", "1e5", "with space.txt", "ünïcödé.png", 'quote"d',
     "back\\slash", "a: b", "#hash", "- dash", "0x1F", "~", "yes", "tab\tin", ".hidden",
     "1/2/3.png", " lead", "trail ", "0777", "1_000",
+    "line\u2028separator", "nel\x85.txt", "c1\x9b.txt",  # allowed in names, breaks to YAML
 ]  # fmt: skip
 AWKWARD_DIGESTS = ["0" * 32, "1e10" + "a" * 28, "f" * 32, "1" * 32, "abc"]
 

@@ -19,12 +19,20 @@ PROJECT = "project"
 def _exact_values() -> fields.TEXT:
     """Several exact values (tags, MIME types, metadata values): no stemming, no splitting
     on spaces or commas, case kept."""
-    return fields.TEXT(analyzer=RegexTokenizer(rf"[^{SEP}]+"), phrase=False, stored=False)
+    return _unscored(
+        fields.TEXT(analyzer=RegexTokenizer(rf"[^{SEP}]+"), phrase=False, stored=False)
+    )
 
 
 def _column(column: columns.Column) -> fields.COLUMN:
     """A value kept only as a column: read per document, sorted on, never searched."""
     return fields.COLUMN(column)
+
+
+def _unscored(field: fields.FieldType) -> fields.FieldType:
+    """Nothing is ranked (results are sorted by a column), so no per-document lengths."""
+    field.scorable = False
+    return field
 
 
 def build_schema() -> fields.Schema:
@@ -37,13 +45,15 @@ def build_schema() -> fields.Schema:
         store=fields.ID(stored=True),
         project=fields.ID(stored=True),
         asset=fields.ID(stored=True),
-        name=fields.TEXT(analyzer=StandardAnalyzer(minsize=1), stored=True),
+        name=_unscored(fields.TEXT(analyzer=StandardAnalyzer(minsize=1), stored=True)),
         name_sort=_column(columns.VarBytesColumn()),  # lowercase UTF-8 name
-        name_grams=fields.NGRAM(minsize=3, maxsize=3),
-        description=fields.TEXT(analyzer=StandardAnalyzer(minsize=1)),
+        name_grams=_unscored(fields.NGRAM(minsize=3, maxsize=3)),
+        description=_unscored(fields.TEXT(analyzer=StandardAnalyzer(minsize=1))),
         tags=_exact_values(),
-        tags_text=fields.TEXT(analyzer=RegexTokenizer(r"\w+") | LowercaseFilter()),
-        file_names=fields.TEXT(analyzer=RegexTokenizer(r"[^\W_]+") | LowercaseFilter()),
+        tags_text=_unscored(fields.TEXT(analyzer=RegexTokenizer(r"\w+") | LowercaseFilter())),
+        file_names=_unscored(
+            fields.TEXT(analyzer=RegexTokenizer(r"[^\W_]+") | LowercaseFilter())
+        ),
         mime_types=_exact_values(),
         hashes=_exact_values(),  # "xxh3:<hex>", "blake3:<hex>", "sha256:<hex>" of every file
         uuid=fields.ID(stored=True),  # an asset's global id; NO_UUID when its sidecar has none

@@ -237,7 +237,7 @@ def index_owner(writer: Any, store: FileStore, loc: Location) -> str | None:
         return None
     try:
         folder = store.fs_path(loc)
-        sidecar = store.sidecar(loc)
+        sidecar = store.sidecar(loc, folder)  # resolved once
         # taken first: a change while reading leaves the document marked older than it is
         signature = sidecar_signature(sidecar)
         meta = sidecar.read()

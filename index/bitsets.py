@@ -4,10 +4,15 @@ AND / OR of cached term sets, and tag refine counts one AND per frequent tag."""
 from __future__ import annotations
 
 import threading
+from array import array
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 DENSE_AT = 64  # a tag on at least this many documents is counted with a bit set
+FEW_CANDIDATES = 2000  # fewer documents than this (or an eighth of the segment) are checked
+# one by one for a name part; more, by a scan of all names (which costs per name found)
+NAME_SEPARATOR = "\x00"  # between names in the joined text: no name part can span two
 
 
 def to_bits(docs: Iterable[int], size: int) -> int:
@@ -40,6 +45,7 @@ class SegmentSets:
         self._guard = threading.Lock()
         self._dense: dict[str, int] | None = None
         self._sparse: dict[str, tuple[int, ...]] | None = None
+        self._names: tuple[str, array] | None = None
 
     def term(self, field: str, text: str) -> int:
         key = (field, text)
@@ -92,3 +98,40 @@ class SegmentSets:
             if n:
                 counts[name] = n
         return counts
+
+    def names_containing(self, needle: str, within: int) -> int:
+        """The documents of `within` whose lowercase name holds `needle`. Every name of
+        the segment is kept joined in one string, so a search for a part of a name is
+        `str.find` over it (C speed) instead of a term per trigram in every document."""
+        if NAME_SEPARATOR in needle:
+            return 0
+        joined, starts = self._joined_names()
+        if within.bit_count() < max(FEW_CANDIDATES, self.size // 8):
+            return to_bits(
+                (d for d in members(within) if joined.find(needle, starts[d], starts[d + 1]) >= 0),
+                self.size,
+            )
+        found = bytearray((self.size >> 3) + 1)
+        position = joined.find(needle)
+        while position >= 0:
+            doc = bisect_right(starts, position) - 1
+            found[doc >> 3] |= 1 << (doc & 7)
+            position = joined.find(needle, starts[doc + 1])
+        return int.from_bytes(found, "little") & within
+
+    def _joined_names(self) -> tuple[str, array]:
+        """All lowercase names, NAME_SEPARATOR after each, and where each one starts (one
+        more entry: the end)."""
+        if self._names is None:
+            with self._guard:
+                if self._names is None:
+                    column = self.reader.column_reader("name_sort", translate=False)
+                    names = [
+                        bytes(value).decode("utf-8", "replace").replace(NAME_SEPARATOR, " ")
+                        for value in column
+                    ]
+                    starts = array("q", [0])
+                    for name in names:
+                        starts.append(starts[-1] + len(name) + 1)
+                    self._names = (NAME_SEPARATOR.join(names) + NAME_SEPARATOR, starts)
+        return self._names

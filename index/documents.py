@@ -118,7 +118,6 @@ def owner_documents(
                 "asset": loc.name,
                 "name": name,
                 "name_sort": name.lower().encode(),
-                "name_grams": name.lower(),
                 "description": public["description"],
                 "tags": SEP.join(public["tags"]),
                 "tags_text": " ".join(public["tags"]),

@@ -1,7 +1,8 @@
 """Reading the index: the filtered set of assets, a page of it, and tag counts over it.
 
-Filters are evaluated per segment on cached document sets (index/bitsets.py); Whoosh
-itself answers free text and short name substrings, and keeps the columns used to sort.
+Filters are evaluated per segment on cached document sets (index/bitsets.py), name
+substrings by a scan of the segment's names joined in one string; Whoosh itself answers
+free text, and keeps the columns used to sort.
 """
 
 from __future__ import annotations
@@ -49,10 +50,6 @@ class Hit:
 def _hit(stored: dict[str, Any]) -> Hit:
     uuid = stored.get("uuid") or ""
     return Hit(stored["store"], stored["project"], stored["asset"], "" if uuid == NO_UUID else uuid)
-
-
-def trigrams(text: str) -> set[str]:
-    return {text[i : i + 3] for i in range(len(text) - 2)}
 
 
 def _text(value: Any) -> str:
@@ -119,19 +116,11 @@ class IndexReader:
         if flt.exclude_tags:
             found &= ~sets.any_of("tags", flt.exclude_tags)
         if found and flt.name_contains:
-            found = self._name_contains(leaf, sets, found, flt.name_contains.lower())
+            found = sets.names_containing(flt.name_contains.lower(), found)
         if found and flt.q and flt.q.strip():
             parser = MultifieldParser(TEXT_FIELDS, SCHEMA, group=AndGroup)
             found &= to_bits(parser.parse(flt.q).docs(leaf), sets.size)
         return found
-
-    @staticmethod
-    def _name_contains(leaf: Searcher, sets: SegmentSets, found: int, needle: str) -> int:
-        """Trigrams narrow the names down; each candidate is then checked for real."""
-        for gram in trigrams(needle):  # none for one or two letters: every name is checked
-            found &= sets.term("name_grams", gram)
-        names = sets.reader.column_reader("name_sort", translate=False)
-        return to_bits((d for d in members(found) if needle in _text(names[d])), sets.size)
 
     def search(
         self,

@@ -47,7 +47,6 @@ def build_schema() -> fields.Schema:
         asset=fields.ID(stored=True),
         name=_unscored(fields.TEXT(analyzer=StandardAnalyzer(minsize=1), stored=True)),
         name_sort=_column(columns.VarBytesColumn()),  # lowercase UTF-8 name
-        name_grams=_unscored(fields.NGRAM(minsize=3, maxsize=3)),
         description=_unscored(fields.TEXT(analyzer=StandardAnalyzer(minsize=1))),
         tags=_exact_values(),
         tags_text=_unscored(fields.TEXT(analyzer=RegexTokenizer(r"\w+") | LowercaseFilter())),

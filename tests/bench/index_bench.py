@@ -404,7 +404,7 @@ def write_then_refine(http: HttpClient, runs: int) -> dict[str, Any]:
     samples, stale = [], 0
     for n, asset in enumerate(assets):
         tag = f"bench-fresh-{n}"
-        http.post(f"/api/{asset['store']}/{asset['project']}/tags/{asset['id']}", [tag])
+        http.post(f"/api/{asset['store']}/{asset['project']}/tags/{asset['asset']}", [tag])
         started = time.perf_counter()
         answer = http.get("/api/tags/refine", [("include_tags", tag)])
         samples.append((time.perf_counter() - started) * 1000)

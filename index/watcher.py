@@ -1,5 +1,6 @@
 """Notice edits made on disk behind the server's back (cp, rsync, an editor) within
-seconds: inotify through watchdog, with owners debounced and refreshed in one thread."""
+seconds: inotify read directly on Linux (index/inotify.py), watchdog elsewhere, with
+owners debounced and refreshed in one thread."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from stores import ASSET_LEVEL, PROJECT_LEVEL, SYSTEM, Location, Registry
 from stores.errors import NotFound, StoreError
 from stores.names import SIDECAR_NAME, TEMP_PREFIX, is_junk
 
+from . import inotify
 from .writer import IndexWriterThread, Job
 
 log = logging.getLogger(__name__)
@@ -81,21 +83,19 @@ class TreeWatcher:
         self._guard = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._observer = Observer()
+        self._observer: Observer | None = None  # watchdog, where there is no inotify
+        self._inotify: inotify.InotifyTree | None = None
+        self._roots = [(str(s.root).rstrip("/") + "/", s.name) for s in registry]
         self._thread = threading.Thread(target=self._run, name="tree-watcher", daemon=True)
         self.active = False
         self.refreshes = 0  # owners refreshed (for tests: own writes cost none)
 
     def start(self) -> None:
         try:
-            for store in self.registry:
-                self._observer.schedule(
-                    _Handler(self, store.name, store.root),
-                    str(store.root),
-                    recursive=True,
-                    event_filter=CHANGES,
-                )
-            self._observer.start()
+            if inotify.available():
+                self._start_inotify()
+            else:
+                self._start_watchdog()
             self.active = True
             for store in self.registry:  # what changes on disk, this watcher takes in
                 store.reconcile_on_write = False
@@ -107,12 +107,51 @@ class TreeWatcher:
             )
         self._thread.start()
 
+    def _start_inotify(self) -> None:
+        source = inotify.InotifyTree(self._path_changed, self._overflowed, TEMP_PREFIX)
+        try:
+            for store in self.registry:
+                source.watch(str(store.root))
+        except OSError:
+            source.stop()
+            raise
+        source.start()
+        self._inotify = source
+
+    def _start_watchdog(self) -> None:
+        observer = Observer()
+        for store in self.registry:
+            observer.schedule(
+                _Handler(self, store.name, store.root),
+                str(store.root),
+                recursive=True,
+                event_filter=CHANGES,
+            )
+        observer.start()
+        self._observer = observer
+
+    def _path_changed(self, path: str, is_dir: bool) -> None:
+        for root, store in self._roots:
+            if path.startswith(root):
+                self.touched(store, path[len(root) :].split("/"), is_dir)
+                return
+
+    @staticmethod
+    def _overflowed() -> None:
+        log.warning(
+            "the system dropped file change events (too many at once); edits made on disk "
+            "meanwhile are found by the periodic reconcile or `assetdav check`"
+        )
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
         if self.active:
             for store in self.registry:
                 store.reconcile_on_write = True
+        if self._inotify is not None:
+            self._inotify.stop()
+        if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=10)
         self._thread.join(timeout=10)

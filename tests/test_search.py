@@ -258,6 +258,38 @@ def test_edits_on_disk_are_picked_up_within_five_seconds(tree_server, tmp_path):
     )
 
 
+def _assets_of(server, project: str) -> set[str]:
+    answer = query(server, "assets", project=project, limit=500).json()
+    return {a["asset"] for a in answer["assets"]}
+
+
+def test_folders_moved_on_disk_are_picked_up_within_five_seconds(tree_server, tmp_path):
+    """`mv` within the store and into it: the watcher follows folders that move (their
+    files, made before it could watch them, included)."""
+    server, root = tree_server
+    moving = sorted(_assets_of(server, "p1"))[0]
+    (root / "p1" / moving).rename(root / "p2" / "moved-here")
+    assert eventually(
+        lambda: "moved-here" in _assets_of(server, "p2") and moving not in _assets_of(server, "p1"),
+        timeout=5.0,
+    )
+    requests.put(server.store_url() + "p2/moved-here/late.txt", data=b"late", timeout=5)
+    assert eventually(lambda: query(server, "assets", q="late").json()["total"] == 1, timeout=5.0)
+
+    outside = tmp_path / "elsewhere" / "brought"  # the same file system: a rename
+    for asset in ("first", "second"):
+        (outside / asset / "1").mkdir(parents=True)
+        (outside / asset / "1" / f"{asset}-picture.jpg").write_bytes(asset.encode() * 100)
+    outside.rename(root / "brought")
+    assert eventually(lambda: _assets_of(server, "brought") == {"first", "second"}, timeout=5.0)
+    meta = yaml.safe_load((root / "brought" / "second" / ".ovemeta").read_text())
+    assert list(meta["files"]) == ["1/second-picture.jpg"]
+    (root / "brought" / "first" / "1" / "added-later.jpg").write_bytes(b"new")
+    assert eventually(
+        lambda: query(server, "assets", q="added").json()["total"] == 1, timeout=5.0
+    ), "a folder moved in is watched from then on"
+
+
 def test_a_lost_index_is_rebuilt_with_the_same_answers(tree_server):
     server, _root = tree_server
     before = {

@@ -19,6 +19,7 @@ import os
 import select
 import struct
 import threading
+import time
 from collections.abc import Callable
 
 from stores.atomic import libc
@@ -45,6 +46,7 @@ WATCH_MASK = CHANGES | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK
 NEW_FOLDER = IN_CREATE | IN_MOVED_TO
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, length of the name that follows
 READ_BYTES = 1 << 16
+GATHER_SECONDS = 0.02  # let events gather before a read: one wake-up for dozens of events
 
 Changed = Callable[[str, bool], None]  # (path, is a folder)
 
@@ -124,6 +126,7 @@ class InotifyTree:
             poller.poll()
             if self._stop:
                 return
+            time.sleep(GATHER_SECONDS)
             try:
                 data = os.read(self._fd, READ_BYTES)
             except BlockingIOError:

@@ -222,11 +222,6 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     if cluster is not None:
         sidecar.cluster_leases = cluster.leases("sidecar", ttl=15)
         users.throttle = cluster.throttle(settings.failed_login_delay_max)
-        # every node's writes are recorded by the nodes themselves; what people change
-        # behind their backs the periodic reconcile takes in: no write re-scans its asset
-        # folder (on a network filesystem, with no watcher, that would be every write)
-        for store in registry:
-            store.reconcile_on_write = False
     provider = AssetDAVProvider(
         registry,
         show_sidecars=settings.show_sidecars,

@@ -87,7 +87,6 @@ class TreeWatcher:
         self._inotify: inotify.InotifyTree | None = None
         self._roots = [(str(s.root).rstrip("/") + "/", s.name) for s in registry]
         self._thread = threading.Thread(target=self._run, name="tree-watcher", daemon=True)
-        self.active = False
         self.refreshes = 0  # owners refreshed (for tests: own writes cost none)
 
     def start(self) -> None:
@@ -96,9 +95,6 @@ class TreeWatcher:
                 self._start_inotify()
             else:
                 self._start_watchdog()
-            self.active = True
-            for store in self.registry:  # what changes on disk, this watcher takes in
-                store.reconcile_on_write = False
         except OSError as exc:
             log.warning(
                 "cannot watch the stores for changes (%s); edits made on disk are "
@@ -146,9 +142,6 @@ class TreeWatcher:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self.active:
-            for store in self.registry:
-                store.reconcile_on_write = True
         if self._inotify is not None:
             self._inotify.stop()
         if self._observer is not None:

@@ -102,10 +102,6 @@ class FileStore:
         # files renamed into place whose records are being written (one per target path,
         # by the target's lock): the watcher does not take them for changes behind our back
         self._in_flight: set[str] = set()
-        # Whether each write reconciles its owner's whole `files` map with the disk (taking
-        # in files written behind the server's back). A watcher that does that within
-        # seconds of any change turns it off: a write then records only what it placed.
-        self.reconcile_on_write = True
 
     # --- locating ----------------------------------------------------------------
 
@@ -602,12 +598,13 @@ class FileStore:
 
     def _record_batch(self, owner: Location, data: dict[str, Any], batch: list[Placement]) -> None:
         """Under the owner's lock: record the batch in `data` (the sidecar being edited).
-        The whole folder is reconciled with it (taking in what was written behind the
-        server's back) unless a watcher does that and the asset is big."""
+        A small asset's whole folder is compared with it (taking in what was written
+        behind the server's back, as cheap as the rewrite); a big one's is left to the
+        watcher or the periodic reconcile, so that a write costs the same at 20,000 files."""
         files = data.get("files")
         small = not isinstance(files, dict) or len(files) < JOURNAL_FROM
         hints = {str(p.target): p.record() for p in batch}
-        self._settle(owner, data, hints, full=self.reconcile_on_write or small)
+        self._settle(owner, data, hints, full=small)
         for placement in batch:
             if placement.on_placed is not None:
                 placement.on_placed(data)
@@ -838,10 +835,10 @@ class FileStore:
 
     def appendable(self, owner: Location) -> bool:
         """Whether changes to the files of `owner` may be appended to its journal instead
-        of rewriting its sidecar: a watcher takes in other changes on disk, and the
-        sidecar is whole and big enough for it to matter (see journal.JOURNAL_FROM)."""
-        if self.reconcile_on_write:
-            return False
+        of rewriting its sidecar: when the sidecar is whole and big enough for it to
+        matter (see journal.JOURNAL_FROM). Appending only adds what the server placed;
+        other changes on disk are taken in by the watcher or, without one, by the
+        periodic reconcile: a write never re-scans a big asset's folder."""
         data = self.sidecar(owner).read()
         return _is_whole(owner, data) and len(data["files"]) >= JOURNAL_FROM  # type: ignore[index]
 

@@ -243,3 +243,36 @@ def test_an_rsync_copy_taken_while_files_land_is_a_working_store(asset, make_ser
         agreed = eventually(lambda u=listing, e=expected: all_hashes(u) == e, timeout=30)
         assert agreed, f"{all_hashes(listing)} != {expected}"
         mirror.stop()
+
+
+def test_without_a_watcher_a_big_asset_still_appends_and_the_reconcile_takes_in_the_rest(
+    make_server,
+) -> None:
+    """With no watcher (index.watch off, a cluster, a store past the inotify watch limit)
+    a write into a big asset still only appends: it does not scan the folder. A file
+    written there behind the server's back is taken in by the reconcile (here the one at
+    start-up: the periodic one is set an hour apart, so none runs in the middle)."""
+    server = make_server(
+        env={"ASSETDAV_INDEX_WATCH": "false", "ASSETDAV_RECONCILE_INTERVAL": "3600"}
+    )
+    base = server.store_url()
+    for folder_url in ("p/", "p/a/", "p/a/old/"):
+        assert mkcol(base + folder_url).status_code == 201
+    url, folder = base + "p/a/", server.stores["demo"] / "p" / "a"
+    put_many(url, [f"old/{n}.bin" for n in range(BIG)], start=1000)
+    assert eventually(lambda: not (folder / ".ovemeta.journal").exists(), timeout=15)
+
+    (folder / "old" / "behind.bin").write_bytes(b"b" * 77)
+    sidecar_before = (folder / ".ovemeta").stat()
+    put_many(url, [f"new{n}.bin" for n in range(10)])
+    after = (folder / ".ovemeta").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (sidecar_before.st_ino, sidecar_before.st_mtime_ns)
+    assert (folder / ".ovemeta.journal").read_bytes().count(b"\n") - 1 == 10
+    assert "old/behind.bin" not in on_disk_records(folder)  # the writes did not scan
+
+    server.stop()
+    server.start()
+    assert eventually(
+        lambda: on_disk_records(folder).get("old/behind.bin", {}).get("size") == 77, timeout=20
+    ), "the reconcile takes in what was written behind the server's back"
+    assert {f"new{n}.bin" for n in range(10)} <= set(on_disk_records(folder))

@@ -71,16 +71,21 @@ def put_many(url: str, names: list[str], start: int = 0) -> None:
 BIG = 100  # files: enough for the asset's records to go to a journal (from 64)
 
 
-@pytest.fixture
-def asset(server: Server) -> tuple[Server, str, Path]:
-    """An asset already holding BIG files, its journal folded (as it is at rest)."""
+def big_asset(server: Server) -> tuple[str, Path]:
+    """An asset `p/a` holding BIG files, its journal folded (as it is at rest): its URL
+    and folder."""
     base = server.store_url()
     for folder in ("p/", "p/a/", "p/a/old/"):
         assert mkcol(base + folder).status_code == 201
     url, folder = base + "p/a/", server.stores["demo"] / "p" / "a"
     put_many(url, [f"old/{n}.bin" for n in range(BIG)], start=1000)
     assert eventually(lambda: not (folder / ".ovemeta.journal").exists(), timeout=15)
-    return server, url, folder
+    return url, folder
+
+
+@pytest.fixture
+def asset(server: Server) -> tuple[Server, str, Path]:
+    return (server, *big_asset(server))
 
 
 def test_dropped_files_are_appended_not_rewritten_and_every_one_is_recorded(asset) -> None:
@@ -255,13 +260,7 @@ def test_without_a_watcher_a_big_asset_still_appends_and_the_reconcile_takes_in_
     server = make_server(
         env={"ASSETDAV_INDEX_WATCH": "false", "ASSETDAV_RECONCILE_INTERVAL": "3600"}
     )
-    base = server.store_url()
-    for folder_url in ("p/", "p/a/", "p/a/old/"):
-        assert mkcol(base + folder_url).status_code == 201
-    url, folder = base + "p/a/", server.stores["demo"] / "p" / "a"
-    put_many(url, [f"old/{n}.bin" for n in range(BIG)], start=1000)
-    assert eventually(lambda: not (folder / ".ovemeta.journal").exists(), timeout=15)
-
+    url, folder = big_asset(server)
     (folder / "old" / "behind.bin").write_bytes(b"b" * 77)
     sidecar_before = (folder / ".ovemeta").stat()
     put_many(url, [f"new{n}.bin" for n in range(10)])

@@ -73,6 +73,7 @@ class InotifyTree:
         self._folders: dict[int, bytes] = {}  # watch descriptor -> its folder's path
         self._wake_read, self._wake_write = os.pipe()
         self._stop = False
+        self._limit_reported = False
         self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
 
     def watch(self, root: str) -> None:
@@ -98,7 +99,9 @@ class InotifyTree:
         found: list[bytes] = []
         while pending:
             folder = pending.pop()
-            wd = self._libc.inotify_add_watch(self._fd, folder, WATCH_MASK)
+            # a store's root may be a symlink to its folder; nothing below it is followed
+            mask = WATCH_MASK & ~IN_DONT_FOLLOW if strict and folder == root else WATCH_MASK
+            wd = self._libc.inotify_add_watch(self._fd, folder, mask)
             if wd < 0:
                 code = ctypes.get_errno()
                 if code == errno.ENOSPC or (strict and folder == root):
@@ -177,10 +180,13 @@ class InotifyTree:
         try:
             return self._watch_tree(path)
         except OSError as exc:
-            log.warning(
-                "cannot watch %s (%s): raise fs.inotify.max_user_watches; changes there are "
-                "found by the periodic reconcile only",
-                os.fsdecode(path),
-                exc.strerror,
-            )
+            if not self._limit_reported:  # once: a folder of thousands would flood the log
+                self._limit_reported = True
+                log.warning(
+                    "cannot watch %s and the folders made after it (%s): raise "
+                    "fs.inotify.max_user_watches; changes there are found by the periodic "
+                    "reconcile only",
+                    os.fsdecode(path),
+                    exc.strerror,
+                )
             return []

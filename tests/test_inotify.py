@@ -89,3 +89,19 @@ def test_a_folder_moved_out_is_no_longer_reported_and_one_moved_within_is_follow
     seen.wait_for(root / "marker.txt")
     assert not [p for p, _ in seen.paths if p.endswith("outside.txt")]
     assert seen.overflows == 0
+
+
+def test_a_store_root_that_is_a_symlink_is_watched_through_it(tmp_path):
+    real = tmp_path / "disk" / "assets"
+    (real / "p").mkdir(parents=True)
+    root = tmp_path / "store"
+    root.symlink_to(real)
+    seen = Seen()
+    tree = inotify.InotifyTree(seen.changed, seen.overflowed, TEMP_PREFIX)
+    tree.watch(str(root))
+    tree.start()
+    try:
+        (root / "p" / "a.txt").write_text("x")
+        seen.wait_for(root / "p" / "a.txt")
+    finally:
+        tree.stop()

@@ -142,13 +142,19 @@ class IndexWriterThread:
                 if self._stop and not self._pending:
                     return
                 self._busy = True
-                # let a burst gather, unless a reader waits for it
+                # let a burst gather, unless a reader waits for it or a whole batch is
+                # waiting already (a backlog: a fresh index being filled, writes coming
+                # faster than batches are committed; gathering would only let it grow)
                 gather = min(
                     MAX_GATHER_SECONDS,
                     max(BATCH_SECONDS, self._last_apply * (1 - BUSY_SHARE) / BUSY_SHARE),
                 )
                 gather_until = time.monotonic() + gather
-                while not self._readers_waiting and not self._stop:
+                while (
+                    not self._readers_waiting
+                    and not self._stop
+                    and len(self._pending) < BATCH_MAX
+                ):
                     remaining = gather_until - time.monotonic()
                     if remaining <= 0:
                         break

@@ -430,8 +430,7 @@ def test_a_task_interrupted_by_a_stop_or_a_crash_runs_again_after_restart(make_s
     c.upload("huge", "wide.png", png(8000, 6000))
     task_id = c.queued("huge", "dzi")
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        c.wait(task_id, until={"processing"})
-        time.sleep(0.2)
+        c.wait(task_id, until={"processing"})  # and stopped at once: a wait let it finish
         started = time.monotonic()
         restart(server, 0, sig)
         assert time.monotonic() - started < 10

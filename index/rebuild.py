@@ -106,12 +106,9 @@ def _build_in_parallel(
     done_queue: Any = context.Queue()
     for start in range(0, len(owners), CHUNK):
         jobs.put(owners[start : start + CHUNK])
+    pool = pool_mb(processes)
     builders = [
-        context.Process(
-            target=_builder,
-            args=(path, registry, jobs, done_queue, pool_mb(processes)),
-            daemon=True,
-        )
+        context.Process(target=_builder, args=(path, registry, jobs, done_queue, pool), daemon=True)
         for _ in range(processes)
     ]
     for _ in builders:

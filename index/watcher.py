@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -47,20 +46,18 @@ CHANGES = [
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: TreeWatcher, store_name: str, root: Path) -> None:
+    """watchdog's events, as paths for TreeWatcher.path_changed."""
+
+    def __init__(self, watcher: TreeWatcher) -> None:
         self.watcher = watcher
-        self.store_name = store_name
-        self.root = str(root).rstrip("/") + "/"
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             path = raw.decode() if isinstance(raw, bytes) else raw
-            if path and path.startswith(self.root):
-                self.watcher.touched(
-                    self.store_name, path[len(self.root) :].split("/"), event.is_directory
-                )
+            if path:
+                self.watcher.path_changed(path, event.is_directory)
 
 
 class TreeWatcher:
@@ -104,7 +101,7 @@ class TreeWatcher:
         self._thread.start()
 
     def _start_inotify(self) -> None:
-        source = inotify.InotifyTree(self._path_changed, self._overflowed, TEMP_PREFIX)
+        source = inotify.InotifyTree(self.path_changed, self._overflowed, TEMP_PREFIX)
         try:
             for store in self.registry:
                 source.watch(str(store.root))
@@ -115,18 +112,14 @@ class TreeWatcher:
         self._inotify = source
 
     def _start_watchdog(self) -> None:
-        observer = Observer()
+        observer, handler = Observer(), _Handler(self)
         for store in self.registry:
-            observer.schedule(
-                _Handler(self, store.name, store.root),
-                str(store.root),
-                recursive=True,
-                event_filter=CHANGES,
-            )
+            observer.schedule(handler, str(store.root), recursive=True, event_filter=CHANGES)
         observer.start()
         self._observer = observer
 
-    def _path_changed(self, path: str, is_dir: bool) -> None:
+    def path_changed(self, path: str, is_dir: bool) -> None:
+        """Something changed at `path` (absolute), under one of the stores or not."""
         for root, store in self._roots:
             if path.startswith(root):
                 self.touched(store, path[len(root) :].split("/"), is_dir)

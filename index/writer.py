@@ -41,11 +41,13 @@ class Job:
 
 
 def sidecar_signature(sidecar: Sidecar) -> str:
-    """Which version of a sidecar (and its journal) a document was built from ("" when
-    there is none)."""
+    """Which version of a sidecar (and its journal) is on disk now ("" when there is
+    none), as documents record the version they were built from."""
     sig = sidecar.signature_now()
-    if sig is None:
-        return ""
+    return "" if sig is None else _signature_text(sig)
+
+
+def _signature_text(sig: Any) -> str:
     text = ":".join(map(str, sig[0]))
     return text if sig[1] is None else text + "+" + ":".join(map(str, sig[1]))
 
@@ -243,15 +245,15 @@ def index_owner(writer: Any, store: FileStore, loc: Location) -> str | None:
         return None
     try:
         folder = store.fs_path(loc)
-        sidecar = store.sidecar(loc, folder)  # resolved once
-        # taken first: a change while reading leaves the document marked older than it is
-        signature = sidecar_signature(sidecar)
-        meta = sidecar.read()
+        # the document is marked with the very version it is built from: a change made
+        # after the read leaves it marked older than the disk, and reconcile redoes it
+        signed = store.sidecar(loc, folder).read_signed()
         folder_mtime = os.stat(folder).st_mtime
     except (StoreError, OSError):
         return None
-    if meta is None:
+    if signed is None:
         return None  # a folder without a sidecar is not an asset until it is adopted
-    for doc in owner_documents(loc, meta, signature, folder_mtime):
+    meta, sig = signed
+    for doc in owner_documents(loc, meta, _signature_text(sig), folder_mtime):
         writer.add_document(**doc)
     return (model.asset_uuid(meta) or "") if loc.level == ASSET_LEVEL else None

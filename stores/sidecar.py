@@ -108,6 +108,11 @@ class Sidecar:
         known = self._known()
         return None if known is None else known.data
 
+    def read_signed(self) -> tuple[dict[str, Any], _Signature] | None:
+        """`read()`, and the signature (see `signature_now`) of the very version read."""
+        known = self._known()
+        return None if known is None else (known.data, known.signature)
+
     def _known(self) -> _Known | None:
         key = str(self.path)
         waited_until = time.monotonic() + 10 * WRITE_WAIT

@@ -68,23 +68,29 @@ def parse_sidecar(raw: bytes, origin: str) -> dict[str, Any]:
         raise SidecarInvalid(f"{origin} is not UTF-8 text ({exc}).") from exc
     if not text.strip():
         return {}
-    fast = _parse_with_files_block(text)
-    if fast is not None:
-        return fast
-    data: Any
     try:
-        if text.lstrip().startswith("{"):
-            try:
-                data = json.loads(text)
-            except ValueError:
-                data = _load_yaml(text)
-        else:
-            data = _load_yaml(text)
+        data = _parse_text(text)
     except yaml.YAMLError as exc:
         raise SidecarInvalid(f"{origin} does not parse as YAML or JSON: {exc}") from exc
+    except ValueError as exc:  # a value no type takes (an integer of 5,000 digits...)
+        raise SidecarInvalid(f"{origin} holds a value that cannot be read: {exc}") from exc
+    except RecursionError:  # every parser here recurses per level of nesting
+        raise SidecarInvalid(f"{origin} is nested too deeply to be read.") from None
     if not isinstance(data, dict):
         raise SidecarInvalid(f"{origin} must hold a mapping, not {type(data).__name__}.")
     return data
+
+
+def _parse_text(text: str) -> Any:
+    fast = _parse_with_files_block(text)
+    if fast is not None:
+        return fast
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return _load_yaml(text)
 
 
 # A `files` record as `_file_line` writes it; keys and digests are plain or JSON-quoted.

@@ -69,6 +69,10 @@ def test_put_invalid_yaml_is_400_and_keeps_the_sidecar(server, store_root):
     original = (store_root / "proj" / "img1" / ".ovemeta").read_bytes()
     assert put(asset + ".ovemeta", b"tags: [unclosed\n") == 400
     assert put(asset + ".ovemeta", b"- just\n- a list\n") == 400
+    nested = b"[" * 5000 + b"]" * 5000  # 10 KB nested past any parser's recursion
+    assert put(asset + ".ovemeta", b'{"tags": ' + nested + b"}") == 400
+    deep = b"".join(b" " * n + b"k:\n" for n in range(1000))  # 500 KB of nested mappings
+    assert put(asset + ".ovemeta", b"metadata:\n" + deep) == 400
     assert (store_root / "proj" / "img1" / ".ovemeta").read_bytes() == original
 
 
@@ -247,3 +251,18 @@ def test_stale_temporaries_are_swept_at_start(make_server, tmp_path):
     make_server(stores={"demo": root})
     assert eventually(lambda: not old_file.exists() and not old_stage.exists())
     assert fresh_file.exists()  # a write may still be using it
+
+
+def test_a_sidecar_too_deep_or_too_big_a_number_is_refused_like_any_unreadable_one(
+    server, store_root
+):
+    """A parser's recursion limit, or a value no type takes, is a sidecar that does not
+    parse: 409 and the file kept, never a 500."""
+    asset = make_asset(server.store_url())
+    path = store_root / "proj" / "img1" / ".ovemeta"
+    deep = b"".join(b" " * n + b"k:\n" for n in range(1, 1000))
+    nested = b'{"tags": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    for text in (b"metadata:\n" + deep, nested, b"version: " + b"1" * 5000 + b"\n"):
+        path.write_bytes(text)
+        assert put(asset + "new.txt", b"n") == 409
+        assert path.read_bytes() == text

@@ -6,13 +6,19 @@ import datetime as dt
 import functools
 import mimetypes
 import os
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from typing import Any
+
+import xxhash
 
 from stores import ASSET_LEVEL, Location, model
 from stores.hashing import RECORD_FIELDS
 
-from .schema import ASSET, NO_UUID, PROJECT, SEP, meta_field
+from .schema import ASSET, FILES, NO_UUID, PROJECT, SEP, meta_field
+
+CHUNKED_FROM = 1000  # an asset of more files keeps their names and hashes in FILES documents
+CHUNK_END_MASK = 0xFF  # a chunk ends after a path whose hash has these bits clear: ~256 files
+CHUNK_MAX = 1024  # ... or after this many (a run of unlucky names)
 
 
 def owner_key(loc: Location) -> str:
@@ -90,11 +96,58 @@ def _mime_of_extension(extension: str) -> str:
     return mimetypes.guess_type("file" + extension)[0] or "application/octet-stream"
 
 
+Records = list[tuple[str, dict[str, Any]]]
+
+
+def _files_fields(records: Records) -> dict[str, str]:
+    """What a document says of some files: their names (free text) and content hashes."""
+    return {
+        "file_names": " ".join(path.rsplit("/", 1)[-1] for path, _r in records),
+        "hashes": SEP.join(sorted({token for _p, r in records for token in hash_tokens(r)})),
+    }
+
+
+def file_chunks(records: Records) -> list[Records]:
+    """A big asset's records cut into chunks where the paths say so (content-defined), so
+    that files added, changed or removed change only the chunks they are in: a batch
+    dropped into an asset of 20,000 files re-indexes a few hundred, not all of them."""
+    chunks: list[Records] = []
+    current: Records = []
+    for path, record in records:
+        current.append((path, record))
+        if (
+            not xxhash.xxh3_64_intdigest(path.encode("utf-8", "surrogatepass")) & CHUNK_END_MASK
+            or len(current) >= CHUNK_MAX
+        ):
+            chunks.append(current)
+            current = []
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def chunk_id(owner: str, records: Records) -> str:
+    """Names a chunk by what it holds: a chunk already indexed is left as it is."""
+    digest = xxhash.xxh3_128()
+    for path, record in records:
+        digest.update(path.encode("utf-8", "surrogatepass"))
+        for field_name in RECORD_FIELDS.values():
+            digest.update(b"\0" + str(record.get(field_name)).encode())
+    return f"{owner}{SEP}{digest.hexdigest()}"
+
+
 def owner_documents(
-    loc: Location, meta: dict[str, Any], signature: str, folder_mtime: float
+    loc: Location,
+    meta: dict[str, Any],
+    signature: str,
+    folder_mtime: float,
+    indexed: Container[str] = (),
 ) -> list[dict[str, Any]]:
-    """The document of one owner (an asset or a project). Its files are folded in: names
-    for free text, types, total size, and content hashes for lookups by hash."""
+    """The documents of one owner (an asset or a project), its own first. Its files are
+    folded in: names for free text, types, total size, and content hashes for lookups by
+    hash; an asset of more than CHUNKED_FROM files has its names and hashes in one FILES
+    document per chunk of files instead (see file_chunks). A chunk whose id is in
+    `indexed` is given as its id alone (`{"chunk": id}`): it is in the index as it is."""
     key = owner_key(loc)
     files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
     records = [(path, r) for path, r in files.items() if isinstance(r, dict)]
@@ -103,9 +156,11 @@ def owner_documents(
         "project_key": project_key(loc.store, loc.parts[0]),
         "store": loc.store,
         "project": loc.parts[0],
-        "hashes": SEP.join(sorted({token for _p, r in records for token in hash_tokens(r)})),
         "signature": signature.encode(),
     }
+    chunked = loc.level == ASSET_LEVEL and len(records) > CHUNKED_FROM
+    if not chunked:
+        doc["hashes"] = _files_fields(records)["hashes"]
     if loc.level == ASSET_LEVEL:
         public = model.public_asset(meta)
         created, updated = history_times(meta)
@@ -121,7 +176,6 @@ def owner_documents(
                 "description": public["description"],
                 "tags": SEP.join(public["tags"]),
                 "tags_text": " ".join(public["tags"]),
-                "file_names": " ".join(names),
                 "mime_types": SEP.join(sorted({_mime(n) for n in names})),
                 "size": sum(r["size"] for _p, r in records if isinstance(r.get("size"), int)),
                 "created": int((created or folder_mtime) * 1000),
@@ -133,6 +187,8 @@ def owner_documents(
         for path, text in flatten(meta.get("metadata") or {}):
             values.setdefault(meta_field(path), []).append(text)
         doc.update({field: SEP.join(texts) for field, texts in values.items()})
+        if not chunked:
+            doc["file_names"] = " ".join(names)
     else:
         tags = [str(t) for t in meta.get("tags") or [] if isinstance(t, str | int | float)]
         name = str(meta.get("name") or loc.name)
@@ -147,4 +203,23 @@ def owner_documents(
                 "tags_text": " ".join(tags),
             }
         )
-    return [doc]
+    if not chunked:
+        return [doc]
+    shared = {"owner": key, "project_key": doc["project_key"], "store": loc.store}
+    docs = [doc]
+    for chunk in file_chunks(records):
+        name = chunk_id(key, chunk)
+        if name in indexed:
+            docs.append({"chunk": name})
+            continue
+        docs.append(
+            {
+                **shared,
+                "kind": FILES,
+                "project": loc.parts[0],
+                "asset": loc.name,
+                "chunk": name,
+                **_files_fields(chunk),
+            }
+        )
+    return docs

@@ -18,9 +18,10 @@ from whoosh.qparser import AndGroup, MultifieldParser
 from whoosh.query import And, Term
 from whoosh.searching import Searcher
 
-from .bitsets import SegmentSets, members, to_bits
+from .bitsets import SegmentSets, members
 from .documents import flatten, project_key
 from .schema import ASSET, NO_UUID, PROJECT, SCHEMA, meta_field
+from .text_query import TextQuery
 
 SORT_FIELDS = {"name": "name_sort", "created": "created", "updated": "updated", "size": "size"}
 TEXT_FIELDS = ["name", "description", "tags_text", "file_names"]
@@ -100,6 +101,7 @@ class IndexReader:
         sets: SegmentSets,
         flt: AssetFilter,
         readable: list[tuple[str, str]] | None,
+        free_text: TextQuery | None,
     ) -> int:
         """The set of this segment's assets that pass the filter."""
         found = sets.term("kind", ASSET)
@@ -117,10 +119,17 @@ class IndexReader:
             found &= ~sets.any_of("tags", flt.exclude_tags)
         if found and flt.name_contains:
             found = sets.names_containing(flt.name_contains.lower(), found)
-        if found and flt.q and flt.q.strip():
-            parser = MultifieldParser(TEXT_FIELDS, SCHEMA, group=AndGroup)
-            found &= to_bits(parser.parse(flt.q).docs(leaf), sets.size)
+        if found and free_text is not None:
+            found &= free_text.bits(leaf, sets)
         return found
+
+    @staticmethod
+    def _text(flt: AssetFilter, searcher: Searcher) -> TextQuery | None:
+        """The filter's free text, parsed once per search."""
+        if not (flt.q and flt.q.strip()):
+            return None
+        parser = MultifieldParser(TEXT_FIELDS, SCHEMA, group=AndGroup)
+        return TextQuery(parser.parse(flt.q), searcher)
 
     def search(
         self,
@@ -136,10 +145,11 @@ class IndexReader:
         allowed = None if readable is None else list(readable)
         with self._lock:
             searcher = self.searcher()
+            text = self._text(flt, searcher)
             docs = [
                 base + d
                 for leaf, base, sets in self._segments(searcher)
-                for d in members(self._filtered(leaf, sets, flt, allowed))
+                for d in members(self._filtered(leaf, sets, flt, allowed, text))
             ]
             if not docs:
                 return [], 0
@@ -159,8 +169,9 @@ class IndexReader:
         counts: Counter[str] = Counter()
         with self._lock:
             searcher = self.searcher()
+            text = self._text(flt, searcher)
             for leaf, _base, sets in self._segments(searcher):
-                within = self._filtered(leaf, sets, flt, allowed)
+                within = self._filtered(leaf, sets, flt, allowed, text)
                 if within:
                     counts.update(sets.tag_counts(within))
         return counts
@@ -187,13 +198,13 @@ class IndexReader:
         only, when given (bytes kept in thousands of assets: a caller needing one)."""
         with self._lock:
             searcher = self.searcher()
-            found = []
+            found: dict[tuple[str, str, str | None], None] = {}
             for docnum in searcher.docs_for_query(Term("hashes", f"{algorithm}:{digest}")):
-                stored = searcher.stored_fields(docnum)
-                found.append((stored["store"], stored["project"], stored.get("asset") or None))
+                stored = searcher.stored_fields(docnum)  # an owner's own or a FILES document
+                found[stored["store"], stored["project"], stored.get("asset") or None] = None
                 if limit is not None and len(found) >= limit:
                     break
-            return found
+            return list(found)
 
     def assets_with_uuid(self, uuid: str) -> list[Hit]:
         """The assets whose sidecar holds this id: one, unless a folder was copied on disk

@@ -1,5 +1,6 @@
 """The Whoosh schema: one document per asset (search and tag refine) and per project (OVE's
-project tag filter), each carrying its files' names and content hashes."""
+project tag filter), each carrying its files' names and content hashes; an asset of many
+files keeps those in documents of its own per chunk of files (see documents.file_chunks)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 ASSET = "asset"
 NO_UUID = "-"  # an asset whose sidecar predates ids (one is given as the index sees it)
 PROJECT = "project"
+FILES = "files"  # a chunk of a big asset's file records
 
 
 def _exact_values() -> fields.TEXT:
@@ -61,6 +63,7 @@ def build_schema() -> fields.Schema:
         updated=_column(columns.NumericColumn("q")),  # ms since the epoch
         version=fields.STORED(),
         signature=_column(columns.VarBytesColumn()),  # the sidecar it was built from
+        chunk=fields.ID(stored=True),  # a FILES document: owner + SEP + digest of its records
     )
     schema.add("meta_*", _exact_values(), glob=True)
     return schema

@@ -7,11 +7,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
 from whoosh.index import Index
+from whoosh.query import And, Term
 
 from stores import ASSET_LEVEL, PROJECT_LEVEL, FileStore, Location, Registry, model
 from stores.errors import StoreError
@@ -19,6 +20,7 @@ from stores.listing import subfolders
 from stores.sidecar import Sidecar
 
 from .documents import owner_documents, owner_key, project_key
+from .schema import FILES
 
 log = logging.getLogger(__name__)
 
@@ -188,17 +190,21 @@ class IndexWriterThread:
         writer = self.index.writer(timeout=30)
         try:
             owners: dict[Location, None] = {}
+            wiped: set[Location] = set()  # their documents are all deleted by a deep job
             for job in jobs:
-                for owner in self._plan(writer, job):
-                    owners[owner] = None
+                planned = self._plan(writer, job)
+                owners.update(dict.fromkeys(planned))
+                if job.deep:
+                    wiped.update(planned)
             assets: list[tuple[Location, str]] = []
             for owner in owners:
-                writer.delete_by_term("owner", owner_key(owner))
                 store = self.registry.find(owner.store)
-                if store is not None:
-                    uuid = index_owner(writer, store, owner)
-                    if uuid is not None:
-                        assets.append((owner, uuid))
+                if store is None:
+                    writer.delete_by_term("owner", owner_key(owner))
+                    continue
+                uuid = reindex_owner(writer, store, owner, wiped=owner in wiped)
+                if uuid is not None:
+                    assets.append((owner, uuid))
         except BaseException:
             writer.cancel()
             raise
@@ -241,6 +247,55 @@ def index_project(writer: Any, store: FileStore, project: Location) -> None:
 def index_owner(writer: Any, store: FileStore, loc: Location) -> str | None:
     """Add the documents of one project or asset, from its sidecar. Returns an asset's id
     ("" when its sidecar has none yet); None for a project or a folder without a sidecar."""
+    return _add_documents(writer, owner_documents_now(store, loc))
+
+
+def reindex_owner(writer: Any, store: FileStore, loc: Location, wiped: bool) -> str | None:
+    """Replace the documents of one owner by those of its sidecar now (`wiped`: this
+    writer deleted them all already). The chunks of a big asset's files that are indexed
+    as they are now stay: a batch dropped into it costs the chunks it changed."""
+    key = owner_key(loc)
+    indexed = set() if wiped else indexed_chunks(writer, key)
+    built = owner_documents_now(store, loc, indexed)
+    if built is None or not indexed:
+        if not wiped:
+            writer.delete_by_term("owner", key)
+        return _add_documents(writer, built)
+    own, *chunks = built[0]
+    writer.delete_by_query(And([Term("owner", key), Term("kind", own["kind"])]))
+    for gone in indexed - {doc["chunk"] for doc in chunks}:
+        writer.delete_by_term("chunk", gone)
+    return _add_documents(writer, built)
+
+
+def _add_documents(
+    writer: Any, built: tuple[list[dict[str, Any]], str | None] | None
+) -> str | None:
+    """Add an owner's documents (those not indexed already); its id as index_owner says."""
+    if built is None:
+        return None
+    docs, uuid = built
+    for doc in docs:
+        if len(doc) > 1:  # a chunk given by its id alone is in the index as it is
+            writer.add_document(**doc)
+    return uuid
+
+
+def indexed_chunks(writer: Any, key: str) -> set[str]:
+    """The FILES documents of an owner in the committed index."""
+    searcher = writer.searcher()  # kept by the writer until it commits
+    return {
+        searcher.stored_fields(docnum)["chunk"]
+        for docnum in searcher.docs_for_query(And([Term("owner", key), Term("kind", FILES)]))
+    }
+
+
+def owner_documents_now(
+    store: FileStore, loc: Location, indexed: Container[str] = ()
+) -> tuple[list[dict[str, Any]], str | None] | None:
+    """The documents of one project or asset from its sidecar on disk (see
+    owner_documents for `indexed`), and an asset's id ("" when its sidecar has none yet;
+    None for a project). None: no sidecar, no owner."""
     if loc.level not in (PROJECT_LEVEL, ASSET_LEVEL):
         return None
     try:
@@ -254,6 +309,5 @@ def index_owner(writer: Any, store: FileStore, loc: Location) -> str | None:
     if signed is None:
         return None  # a folder without a sidecar is not an asset until it is adopted
     meta, sig = signed
-    for doc in owner_documents(loc, meta, _signature_text(sig), folder_mtime):
-        writer.add_document(**doc)
-    return (model.asset_uuid(meta) or "") if loc.level == ASSET_LEVEL else None
+    docs = owner_documents(loc, meta, _signature_text(sig), folder_mtime, indexed)
+    return docs, (model.asset_uuid(meta) or "") if loc.level == ASSET_LEVEL else None

@@ -25,6 +25,7 @@ from .reconcile import reconcile
 from .same_bytes import SameBytes
 from .schema import SCHEMA
 from .watcher import TreeWatcher
+from .whoosh_files import IndexStorage
 from .writer import IndexWriterThread, Job, index_project
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,7 @@ def open_or_create(path: Path) -> tuple[whoosh_index.Index, bool]:
 
 
 def storage(path: Path) -> FileStorage:
-    """Files read with plain reads, not mmap: Whoosh copies every mmapped compound segment
-    into memory for each searcher (hundreds of MB at 100,000 assets)."""
-    return FileStorage(str(path), supports_mmap=False)
+    return IndexStorage(str(path))
 
 
 def jobs_for(change: Change) -> list[Job]:

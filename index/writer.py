@@ -11,6 +11,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.index import Index
 from whoosh.query import And, Term
 
@@ -31,6 +32,10 @@ BUSY_SHARE = 0.25  # ... and at least long enough that committing takes at most 
 # of ten, so under a stream of writes into it, batches grow instead of the backlog
 MAX_GATHER_SECONDS = 5.0  # the longest a change waits for company (no reader waiting)
 BATCH_MAX = 2000
+LIVE_CODEC = W3Codec(compression=0)  # postings of the running server's small segments are
+# not compressed: zlib lets go of the interpreter lock on every block, and getting it back
+# from busy request threads cost a sixth of the index writer's time (the rebuild, alone in
+# its processes, still compresses)
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ class IndexWriterThread:
     def _apply(self, jobs: list[Job]) -> None:
         """One commit for a batch. Deletions only see committed documents, so each owner
         is indexed once per batch, after every deletion of the batch."""
-        writer = self.index.writer(timeout=30)
+        writer = self.index.writer(timeout=30, codec=LIVE_CODEC)
         try:
             owners: dict[Location, None] = {}
             wiped: set[Location] = set()  # their documents are all deleted by a deep job
@@ -197,12 +202,15 @@ class IndexWriterThread:
                 if job.deep:
                     wiped.update(planned)
             assets: list[tuple[Location, str]] = []
+            chunked = indexed_chunks(writer)
             for owner in owners:
+                key = owner_key(owner)
                 store = self.registry.find(owner.store)
                 if store is None:
-                    writer.delete_by_term("owner", owner_key(owner))
+                    writer.delete_by_term("owner", key)
                     continue
-                uuid = reindex_owner(writer, store, owner, wiped=owner in wiped)
+                indexed = set() if owner in wiped else chunked.get(key, set())
+                uuid = reindex_owner(writer, store, owner, indexed, wiped=owner in wiped)
                 if uuid is not None:
                     assets.append((owner, uuid))
         except BaseException:
@@ -250,12 +258,14 @@ def index_owner(writer: Any, store: FileStore, loc: Location) -> str | None:
     return _add_documents(writer, owner_documents_now(store, loc))
 
 
-def reindex_owner(writer: Any, store: FileStore, loc: Location, wiped: bool) -> str | None:
-    """Replace the documents of one owner by those of its sidecar now (`wiped`: this
-    writer deleted them all already). The chunks of a big asset's files that are indexed
-    as they are now stay: a batch dropped into it costs the chunks it changed."""
+def reindex_owner(
+    writer: Any, store: FileStore, loc: Location, indexed: set[str], wiped: bool
+) -> str | None:
+    """Replace the documents of one owner by those of its sidecar now (`indexed`: the ids
+    of its chunks in the index; `wiped`: this writer deleted them all already). The chunks
+    of a big asset's files that are indexed as they are now stay: a batch dropped into it
+    costs the chunks it changed."""
     key = owner_key(loc)
-    indexed = set() if wiped else indexed_chunks(writer, key)
     built = owner_documents_now(store, loc, indexed)
     if built is None or not indexed:
         if not wiped:
@@ -281,13 +291,15 @@ def _add_documents(
     return uuid
 
 
-def indexed_chunks(writer: Any, key: str) -> set[str]:
-    """The FILES documents of an owner in the committed index."""
+def indexed_chunks(writer: Any) -> dict[str, set[str]]:
+    """owner key -> the ids of its FILES documents in the committed index: one pass over
+    the few big assets' chunks per batch, not a query per owner."""
     searcher = writer.searcher()  # kept by the writer until it commits
-    return {
-        searcher.stored_fields(docnum)["chunk"]
-        for docnum in searcher.docs_for_query(And([Term("owner", key), Term("kind", FILES)]))
-    }
+    chunks: dict[str, set[str]] = {}
+    for docnum in searcher.docs_for_query(Term("kind", FILES)):
+        stored = searcher.stored_fields(docnum)
+        chunks.setdefault(stored["owner"], set()).add(stored["chunk"])
+    return chunks
 
 
 def owner_documents_now(

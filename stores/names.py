@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 import unicodedata
 from pathlib import Path
 
@@ -101,6 +102,24 @@ def is_internal(name: str) -> bool:
     )
 
 
+def _real_below(root_real: str, parts: tuple[str, ...]) -> str:
+    """`realpath(root_real/parts...)`, resolving only the parts: the root is real already
+    (realpath stats every component from `/`, most of them the root's, on every call)."""
+    if any(part in ("", ".", "..") or "/" in part or "\0" in part for part in parts):
+        return os.path.realpath(os.path.join(root_real, *parts))
+    current = root_real
+    for index, part in enumerate(parts):
+        candidate = os.path.join(current, part)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
+        except OSError:  # not there: nothing below it can be a symlink
+            return os.path.join(candidate, *parts[index + 1 :])
+        if is_link:
+            return os.path.realpath(os.path.join(candidate, *parts[index + 1 :]))
+        current = candidate
+    return current
+
+
 def is_within(root_real: str, candidate_real: str) -> bool:
     return candidate_real == root_real or candidate_real.startswith(root_real.rstrip("/") + "/")
 
@@ -112,7 +131,7 @@ def safe_join(root: Path, parts: tuple[str, ...]) -> Path:
     """
     joined = os.path.join(root, *parts) if parts else str(root)
     root_real = os.path.realpath(root)
-    if not is_within(root_real, os.path.realpath(joined)):
+    if not is_within(root_real, _real_below(root_real, parts)):
         raise PathEscape(
             f"{'/'.join(parts)!r} resolves outside its store (a symlink leaving the store?).",
             rule="outside-store",

@@ -27,6 +27,7 @@ from .schema import SCHEMA
 from .watcher import TreeWatcher
 from .whoosh_files import IndexStorage
 from .writer import IndexWriterThread, Job, index_project
+from .writer_process import WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,15 @@ class SearchIndex:
         reconcile_interval: float = 120.0,
         read_timeout: float = 10.0,
         sweep_after: float = 120.0,
+        writer_process: bool = True,
     ) -> None:
         self.path = path
         self.registry = registry
         self.index, self.rebuilt = open_or_create(path)
         self.reader = IndexReader(self.index)
-        self.writer = IndexWriterThread(self.index, registry)
+        # commits are made in a process of their own (see writer_process), or here
+        self.process = WriterProcess(path) if writer_process else None
+        self.writer = IndexWriterThread(self.index, registry, process=self.process)
         self.ids = IdKeeper(registry, self.reader)
         for store in registry:
             store.same_bytes = SameBytes(self.reader)  # dedup on ingest, where it is on
@@ -123,6 +127,8 @@ class SearchIndex:
             self.watcher.stop()
         self._reconciler.join(timeout=30)
         self.writer.stop()
+        if self.process is not None:
+            self.process.stop()
         self.ids.stop()
 
     def _on_change(self, change: Change, seq: int) -> None:

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Container
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.index import Index
@@ -22,6 +22,9 @@ from stores.sidecar import Sidecar
 
 from .documents import owner_documents, owner_key, project_key
 from .schema import FILES
+
+if TYPE_CHECKING:
+    from .writer_process import WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +72,16 @@ class IndexWriterThread:
     """
 
     def __init__(
-        self, index: Index, registry: Registry, on_commit: Callable[[], None] | None = None
+        self,
+        index: Index,
+        registry: Registry,
+        on_commit: Callable[[], None] | None = None,
+        process: WriterProcess | None = None,
     ) -> None:
         self.index = index
         self.registry = registry
         self.on_commit = on_commit
+        self.process = process  # commits are made there when given (see writer_process)
         # after each commit: the assets indexed and their ids ("" when their sidecar has none)
         self.on_assets_indexed: Callable[[list[tuple[Location, str]]], None] | None = None
         # job -> the first change of the feed it stands for (None: none, e.g. a reconcile)
@@ -190,55 +198,67 @@ class IndexWriterThread:
                     self._cond.notify_all()
 
     def _apply(self, jobs: list[Job]) -> None:
-        """One commit for a batch. Deletions only see committed documents, so each owner
-        is indexed once per batch, after every deletion of the batch."""
-        writer = self.index.writer(timeout=30, codec=LIVE_CODEC)
-        try:
-            owners: dict[Location, None] = {}
-            wiped: set[Location] = set()  # their documents are all deleted by a deep job
-            for job in jobs:
-                planned = self._plan(writer, job)
-                owners.update(dict.fromkeys(planned))
-                if job.deep:
-                    wiped.update(planned)
-            assets: list[tuple[Location, str]] = []
-            chunked = indexed_chunks(writer)
-            for owner in owners:
-                key = owner_key(owner)
-                store = self.registry.find(owner.store)
-                if store is None:
-                    writer.delete_by_term("owner", key)
-                    continue
-                indexed = set() if owner in wiped else chunked.get(key, set())
-                uuid = reindex_owner(writer, store, owner, indexed, wiped=owner in wiped)
-                if uuid is not None:
-                    assets.append((owner, uuid))
-        except BaseException:
-            writer.cancel()
-            raise
-        writer.commit()
+        """One commit for a batch, here or in the writer process."""
+        if self.process is not None:
+            roots = {store.name: str(store.root) for store in self.registry}
+            assets = self.process.apply(jobs, roots)
+        else:
+            assets = apply_batch(self.index, self.registry, jobs)
         if self.on_commit is not None:
             self.on_commit()
         if self.on_assets_indexed is not None and assets:
             self.on_assets_indexed(assets)
 
-    def _plan(self, writer: Any, job: Job) -> list[Location]:
-        """Delete what a deep job covers and return the owners it (re)indexes."""
-        loc = job.where
-        store = self.registry.find(loc.store)
-        if loc.level == 0:
-            writer.delete_by_term("store", loc.store)
-            if store is None or not job.deep:
-                return []
-            return [
-                owner
-                for project in subfolders(str(store.root))
-                for owner in project_owners(store, loc.child(project))
-            ]
-        if loc.level == PROJECT_LEVEL and job.deep:
-            writer.delete_by_term("project_key", project_key(loc.store, loc.parts[0]))
-            return project_owners(store, loc) if store is not None else []
-        return [loc]
+
+def apply_batch(index: Index, registry: Registry, jobs: list[Job]) -> list[tuple[Location, str]]:
+    """Index a batch of jobs in one commit; the assets indexed and their ids ("" when their
+    sidecar has none). Deletions only see committed documents, so each owner is indexed
+    once per batch, after every deletion of the batch."""
+    writer = index.writer(timeout=30, codec=LIVE_CODEC)
+    try:
+        owners: dict[Location, None] = {}
+        wiped: set[Location] = set()  # their documents are all deleted by a deep job
+        for job in jobs:
+            planned = _plan(writer, registry, job)
+            owners.update(dict.fromkeys(planned))
+            if job.deep:
+                wiped.update(planned)
+        assets: list[tuple[Location, str]] = []
+        chunked = indexed_chunks(writer)
+        for owner in owners:
+            key = owner_key(owner)
+            store = registry.find(owner.store)
+            if store is None:
+                writer.delete_by_term("owner", key)
+                continue
+            indexed = set() if owner in wiped else chunked.get(key, set())
+            uuid = reindex_owner(writer, store, owner, indexed, wiped=owner in wiped)
+            if uuid is not None:
+                assets.append((owner, uuid))
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    return assets
+
+
+def _plan(writer: Any, registry: Registry, job: Job) -> list[Location]:
+    """Delete what a deep job covers and return the owners it (re)indexes."""
+    loc = job.where
+    store = registry.find(loc.store)
+    if loc.level == 0:
+        writer.delete_by_term("store", loc.store)
+        if store is None or not job.deep:
+            return []
+        return [
+            owner
+            for project in subfolders(str(store.root))
+            for owner in project_owners(store, loc.child(project))
+        ]
+    if loc.level == PROJECT_LEVEL and job.deep:
+        writer.delete_by_term("project_key", project_key(loc.store, loc.parts[0]))
+        return project_owners(store, loc) if store is not None else []
+    return [loc]
 
 
 def project_owners(store: FileStore, project: Location) -> list[Location]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -226,6 +227,40 @@ def test_a_webdav_write_is_searchable_within_a_second(tree_server):
     assert found == 1
     requests.put(server.store_url() + "p2/img0002/extra-file.jpg", data=b"j", timeout=5)
     assert eventually(lambda: query(server, "assets", q="extra").json()["total"], timeout=1.0)
+
+
+def index_writer_pids(server_pid: int) -> list[int]:
+    """The server's child processes that run multiprocessing's spawned target (the index
+    writer), not its resource tracker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == server_pid and b"spawn_main" in cmdline:  # a killed one has none
+            found.append(int(entry.name))
+    return found
+
+
+def test_writes_are_indexed_when_the_index_writer_process_was_killed(tree_server):
+    server, _root = tree_server
+    base = server.store_url() + "p2/img0002/"
+    assert requests.put(base + "before-harbour.jpg", data=b"j", timeout=5).status_code == 201
+    assert query(server, "assets", q="harbour").json()["total"] >= 1
+    writers = index_writer_pids(server.proc.pid)
+    assert len(writers) == 1, writers
+    os.kill(writers[0], signal.SIGKILL)
+    assert eventually(lambda: not index_writer_pids(server.proc.pid), timeout=5)
+
+    # the next batch finds it gone and starts another; the search waits for the write
+    assert requests.put(base + "after-lighthouse.jpg", data=b"j", timeout=5).status_code == 201
+    assert [a["asset"] for a in query(server, "assets", q="lighthouse").json()["assets"]] == [
+        "img0002"
+    ]
+    assert index_writer_pids(server.proc.pid) not in ([], writers)
+    assert "starting it again" in server.log()
 
 
 def test_edits_on_disk_are_picked_up_within_five_seconds(tree_server, tmp_path):

@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+from procmem import process_tree
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -22,12 +24,16 @@ def busy_seconds() -> float:
 
 
 def process_seconds(pid: int) -> float:
-    """utime + stime of a process (its threads included), 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """utime + stime of a process (its threads included) and of its children, living
+    (assetdav's index writer) or ended and waited for; 0 if it is gone."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / TICK
+    return total
 
 
 class ForeignLoad:

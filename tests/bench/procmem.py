@@ -1,4 +1,4 @@
-"""Resident memory of another process, read from /proc (Linux only).
+"""Resident memory of another process and its children, read from /proc (Linux only).
 
 `VmRSS` is the resident set now, `VmHWM` its high-water mark since the process started or
 since the mark was last reset (writing `5` to `/proc/PID/clear_refs`). A `PeakSampler`
@@ -22,20 +22,51 @@ class Memory:
     hwm: int
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its living descendants (assetdav's index writer runs in a child)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    return tree
+
+
 def read_memory(pid: int) -> Memory:
-    """`VmRSS` and `VmHWM` of `pid`; raises OSError if the process is gone."""
-    fields: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) * 1024  # the kernel reports kB
-    return Memory(rss=fields["VmRSS"], hwm=fields["VmHWM"])
+    """`VmRSS` and `VmHWM` of `pid` and its descendants, summed (each child's peak counted
+    as if they coincided); raises OSError if the process is gone."""
+    total = Memory(rss=0, hwm=0)
+    for member in process_tree(pid):
+        fields: dict[str, int] = {}
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            if member == pid:
+                raise
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0]) * 1024  # the kernel reports kB
+        total = Memory(rss=total.rss + fields["VmRSS"], hwm=total.hwm + fields["VmHWM"])
+    return total
 
 
 def reset_peak(pid: int) -> bool:
-    """Reset `VmHWM` to the current RSS; False if the kernel refused."""
+    """Reset `VmHWM` to the current RSS in `pid` and its descendants; False if the kernel
+    refused."""
     try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        for member in process_tree(pid):
+            Path(f"/proc/{member}/clear_refs").write_text("5")
     except OSError:
         return False
     return True

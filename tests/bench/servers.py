@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpuload import process_seconds
 from procmem import Memory, read_memory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,10 +75,9 @@ class ServerProcess:
         return read_memory(self.pid)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server has used so far (all its threads)."""
-        with open(f"/proc/{self.pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server has used so far (all its threads and its
+        child processes, such as assetdav's index writer)."""
+        return process_seconds(self.pid)
 
     def request(self, method: str, path: str) -> int:
         """The status of a bodiless request (MKCOL, DELETE) to this server."""

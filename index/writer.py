@@ -152,6 +152,11 @@ class IndexWriterThread:
         return True
 
     def _run(self) -> None:
+        if self.process is not None:
+            try:
+                self.process.start()
+            except Exception:  # noqa: BLE001 - the first batch tries again
+                log.exception("the index writer process did not start; the first batch retries")
         while True:
             with self._cond:
                 while not self._pending and not self._stop:

@@ -37,8 +37,8 @@ class WriterEnded(WriterLost):
 
 
 class WriterProcess:
-    """A child process that commits batches to the index at `index_path`; started on the
-    first batch, and again after it ended."""
+    """A child process that commits batches to the index at `index_path`; started with the
+    server (see `start`), and again when a batch finds it ended."""
 
     def __init__(self, index_path: Path) -> None:
         self.index_path = index_path
@@ -67,6 +67,13 @@ class WriterProcess:
         if status != "ok":
             raise WriterLost(f"the index writer process failed:\n{answer}")
         return answer
+
+    def start(self) -> None:
+        """Start the process now (called from the index writer's thread, so a server's
+        start does not wait for it): its memory is there from the start, not first seen
+        in the middle of some upload."""
+        with self._guard:
+            self._connection()
 
     def stop(self) -> None:
         with self._guard:

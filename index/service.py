@@ -56,6 +56,7 @@ def open_or_create(path: Path) -> tuple[whoosh_index.Index, bool]:
 
 
 def storage(path: Path) -> FileStorage:
+    """The index's files, read and written without a system call per term (whoosh_files)."""
     return IndexStorage(str(path))
 
 

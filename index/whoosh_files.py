@@ -1,10 +1,11 @@
 """Where the index's files are: a Whoosh FileStorage that spares system calls. Each one
-hands the interpreter lock to another thread and waits to get it back, which under a
-stream of writes (eight request threads busy) costs ~40 µs, and Whoosh makes them by the
-thousand: it asks a file being written where it is after every term (an `lseek` each:
-half of a commit's time), and reads a segment being merged by a seek and a read per
-posting list (nine tenths of a merge's time). So new files count their own position, and
-files are read through a memory map (a read is a copy of mapped pages, no system call).
+hands the interpreter lock to another thread and waits to get it back, which beside busy
+threads (the server's own, for an index written in its process; the reader in the server)
+costs ~40 µs, and Whoosh makes them by the thousand: it asks a file being written where
+it is after every term (an `lseek` each: half of a commit's time), and reads a segment
+being merged by a seek and a read per posting list (nine tenths of a merge's time). So
+new files count their own position, and files are read through a memory map (a read is
+a copy of mapped pages, no system call).
 
 Whoosh's own mmap support is not used: it copies every file of a compound segment out of
 the map for each searcher (hundreds of MB at 100,000 assets). Here the map itself is the

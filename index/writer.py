@@ -35,10 +35,9 @@ BUSY_SHARE = 0.25  # ... and at least long enough that committing takes at most 
 # of ten, so under a stream of writes into it, batches grow instead of the backlog
 MAX_GATHER_SECONDS = 5.0  # the longest a change waits for company (no reader waiting)
 BATCH_MAX = 2000
-LIVE_CODEC = W3Codec(compression=0)  # postings of the running server's small segments are
-# not compressed: zlib lets go of the interpreter lock on every block, and getting it back
-# from busy request threads cost a sixth of the index writer's time (the rebuild, alone in
-# its processes, still compresses)
+LIVE_CODEC = W3Codec(compression=0)  # the running server's segments are small and merged
+# again and again: their postings are not compressed (a zlib call per block was a sixth of
+# a commit, and each let go of the interpreter lock; the rebuild still compresses)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,16 @@ class Application:
     registry: Registry
     users: UserDirectory
     closers: list[Callable[[], None]] = field(default_factory=list)
+    # called as soon as a stop is asked for: background work that should not run on while
+    # the HTTP server lets its requests finish
+    interrupters: list[Callable[[], None]] = field(default_factory=list)
+
+    def interrupt(self) -> None:
+        for interrupt in self.interrupters:
+            try:
+                interrupt()
+            except Exception:  # noqa: BLE001 - the stop goes on
+                log.exception("error while interrupting background work")
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -351,6 +361,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
     downloads.start()
     bulk.start()
     app.closers += [state.props.close, state.locks.close, search.stop, workers.stop, spent.close]
+    app.interrupters.append(workers.interrupt)
     app.closers += [uploads.stop, media.close, accessed.close, downloads.stop, tag_ids.close]
     app.closers += [staged_models.close, jobs.close, export_configs.close, bulk.stop]
     if settings.derived.background:

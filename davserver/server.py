@@ -93,11 +93,15 @@ def serve(settings: Settings) -> int:
     server.wsgi_app = app.wsgi
     stopping = threading.Event()
 
+    def stop() -> None:
+        app.interrupt()  # running tasks stop now, not after the requests in flight
+        server.stop()
+
     def request_stop(signum: int, _frame: object) -> None:
         if not stopping.is_set():
             stopping.set()
             log.info("received %s, shutting down", signal.Signals(signum).name)
-            threading.Thread(target=server.stop, name="stopper", daemon=True).start()
+            threading.Thread(target=stop, name="stopper", daemon=True).start()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)

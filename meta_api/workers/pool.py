@@ -49,10 +49,15 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self) -> None:
-        """Stop promptly: running tasks stop at their next checkpoint and go back to `new`."""
+    def interrupt(self) -> None:
+        """Tell running tasks to stop at their next checkpoint (they go back to `new`), at
+        once: called as soon as the server is asked to stop, not after its requests drain."""
         self._stopping.set()
         self.wake()
+
+    def stop(self) -> None:
+        """Stop promptly: running tasks stop at their next checkpoint and go back to `new`."""
+        self.interrupt()
         for thread in self._threads:
             thread.join(STOP_WAIT)
         if any(thread.is_alive() for thread in self._threads):

@@ -136,6 +136,11 @@ def chunk_id(owner: str, records: Records) -> str:
     return f"{owner}{SEP}{digest.hexdigest()}"
 
 
+def is_indexed_already(doc: dict[str, Any]) -> bool:
+    """A chunk owner_documents names by its id alone: nothing to add."""
+    return "kind" not in doc
+
+
 def owner_documents(
     loc: Location,
     meta: dict[str, Any],
@@ -147,7 +152,8 @@ def owner_documents(
     folded in: names for free text, types, total size, and content hashes for lookups by
     hash; an asset of more than CHUNKED_FROM files has its names and hashes in one FILES
     document per chunk of files instead (see file_chunks). A chunk whose id is in
-    `indexed` is given as its id alone (`{"chunk": id}`): it is in the index as it is."""
+    `indexed` is given as its id alone (`{"chunk": id}`, see `is_indexed_already`): it is
+    in the index as it is."""
     key = owner_key(loc)
     files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
     records = [(path, r) for path, r in files.items() if isinstance(r, dict)]

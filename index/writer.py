@@ -20,7 +20,7 @@ from stores.errors import StoreError
 from stores.listing import subfolders
 from stores.sidecar import Sidecar
 
-from .documents import owner_documents, owner_key, project_key
+from .documents import is_indexed_already, owner_documents, owner_key, project_key
 from .schema import FILES
 
 if TYPE_CHECKING:
@@ -310,7 +310,7 @@ def _add_documents(
         return None
     docs, uuid = built
     for doc in docs:
-        if len(doc) > 1:  # a chunk given by its id alone is in the index as it is
+        if not is_indexed_already(doc):
             writer.add_document(**doc)
     return uuid
 

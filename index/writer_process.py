@@ -111,7 +111,7 @@ class WriterProcess:
 def serve(conn: Connection, index_path: str) -> None:
     """The child: apply each batch received, answer ("ok", assets) or ("error", text)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when it ends
-    from .service import storage  # imported here: the parent need not load it twice
+    from .service import storage  # here, not at the top: service imports this module
     from .writer import apply_batch
 
     index = storage(Path(index_path)).open_index()

@@ -8,6 +8,7 @@ polls `VmRSS` from a thread as a cross-check that does not depend on the reset w
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,11 +42,12 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def read_memory(pid: int) -> Memory:
-    """`VmRSS` and `VmHWM` of `pid` and its descendants, summed (each child's peak counted
-    as if they coincided); raises OSError if the process is gone."""
+def read_memory(pid: int, tree: list[int] | None = None) -> Memory:
+    """`VmRSS` and `VmHWM` of `pid` and its descendants (`tree`, when already known),
+    summed (each child's peak counted as if they coincided); raises OSError if the process
+    is gone."""
     total = Memory(rss=0, hwm=0)
-    for member in process_tree(pid):
+    for member in tree or process_tree(pid):
         fields: dict[str, int] = {}
         try:
             lines = Path(f"/proc/{member}/status").read_text().splitlines()
@@ -72,8 +74,12 @@ def reset_peak(pid: int) -> bool:
     return True
 
 
+TREE_REFRESH = 0.5  # seconds: finding the descendants scans /proc (~1.5 ms), a sample not
+
+
 class PeakSampler:
-    """Poll a process's `VmRSS` every `interval` seconds while in a `with` block."""
+    """Poll a process's `VmRSS` (its descendants' included) every `interval` seconds while
+    in a `with` block."""
 
     def __init__(self, pid: int, interval: float = 0.01) -> None:
         self.pid = pid
@@ -84,9 +90,12 @@ class PeakSampler:
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _run(self) -> None:
+        tree, found_at = [self.pid], 0.0
         while not self._stop.is_set():
+            if time.monotonic() - found_at > TREE_REFRESH:
+                tree, found_at = process_tree(self.pid), time.monotonic()
             try:
-                self.peak = max(self.peak, read_memory(self.pid).rss)
+                self.peak = max(self.peak, read_memory(self.pid, tree).rss)
             except OSError:
                 return
             self.samples += 1

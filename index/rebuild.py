@@ -17,14 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from whoosh.writing import SegmentWriter
-
 from stores import Location, Registry
 from stores.listing import subfolders
 
 from .schema import SCHEMA
 from .service import storage
-from .writer import index_owner
+from .writer import index_owner, new_writer
 
 Progress = Callable[[int, int, str], None]
 CHUNK = 250  # owners per job: small enough to share out evenly and report progress often
@@ -53,7 +51,7 @@ def rebuild(path: Path, registry: Registry, progress: Progress, processes: int =
     owners = list(_owners(registry))
     processes = processes or os.cpu_count() or 1
     if processes == 1 or len(owners) < SERIAL_BELOW:
-        writer = index.writer(limitmb=pool_mb(1))
+        writer = new_writer(index, limitmb=pool_mb(1))
         for done, (store, parts) in enumerate(owners):
             if done % CHUNK == 0:
                 progress(done, len(owners), "/".join((store, *parts)))
@@ -159,7 +157,7 @@ def _builder(path: Path, registry: Registry, jobs: Any, done_queue: Any, pool: i
     """One builder process: index chunks of owners until told to stop, then write the
     segment and send it (its files are already in the index folder) to the parent."""
     try:
-        writer = SegmentWriter(storage(path).open_index(), _lk=False, limitmb=pool)
+        writer = new_writer(storage(path).open_index(), _lk=False, limitmb=pool)
         while (chunk := jobs.get()) is not None:
             for store, parts in chunk:
                 index_owner(writer, registry.get(store), Location(store, parts))

@@ -26,7 +26,7 @@ from .same_bytes import SameBytes
 from .schema import SCHEMA
 from .watcher import TreeWatcher
 from .whoosh_files import IndexStorage
-from .writer import IndexWriterThread, Job, index_project
+from .writer import IndexWriterThread, Job, index_project, new_writer
 from .writer_process import WriterProcess
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def reindex_stores(
     """Redo the documents of the registry's stores in the existing index (others are kept);
     returns the index's document count."""
     index, _fresh = open_or_create(path)
-    writer = index.writer(timeout=60)
+    writer = new_writer(index, timeout=60)
     for store in registry:
         writer.delete_by_term("store", store.name)
     _fill(writer, registry, progress)

@@ -1,0 +1,311 @@
+"""Whoosh turns every field value into terms through Token objects passed down a chain of
+generators, and checks and sizes every posting on its way into the pool: 60% of the CPU
+of adding a document. Our fields use three plain shapes (an exact id; a regex with an
+optional lowercase and stop filter), so their terms are made here with one regex pass,
+the same terms Whoosh makes (tests/test_fast_terms.py compares them on awkward values);
+any other field shape goes to Whoosh's own code.
+"""
+
+from __future__ import annotations
+
+import functools
+from array import array
+from collections import Counter
+from collections.abc import Callable
+from itertools import groupby
+from operator import itemgetter
+from pickle import dumps
+from typing import Any
+
+from whoosh import formats
+from whoosh.analysis import (
+    CompositeAnalyzer,
+    IDTokenizer,
+    LowercaseFilter,
+    RegexTokenizer,
+    StopFilter,
+)
+from whoosh.codec import whoosh3
+from whoosh.codec.whoosh3 import W3FieldWriter
+from whoosh.filedb import filetables
+from whoosh.system import pack_int, pack_long, pack_uint, pack_ushort
+from whoosh.util.numeric import length_to_byte
+from whoosh.writing import SegmentWriter
+
+Term = tuple[bytes, int, float, bytes]  # (text, frequency, weight, encoded value)
+TermsOf = Callable[[str], list[Term]]
+_TERM = itemgetter(0, 1)
+_BLOCKS_HEADER = whoosh3.WHOOSH3_HEADER_MAGIC
+_TERMINFO = whoosh3.W3TermInfo._struct  # noqa: SLF001
+_ROW_LENGTHS = filetables._lengths  # noqa: SLF001
+_NO_LENGTH_OF_NONE = length_to_byte(None)
+_NO_LENGTH = length_to_byte(0)
+POSTING_BYTES = 140  # Whoosh's own estimate of a pooled posting's memory, less its texts
+
+
+def terms_function(field: Any) -> TermsOf | None:
+    """What `field.index(value)` yields, as a list, for a string value; None when the
+    field's shape is not one of ours (Whoosh's own code then indexes it)."""
+    fmt = type(field.format)
+    if fmt not in (formats.Existence, formats.Frequency, formats.Positions):
+        return None
+    boost = field.format.field_boost
+    words = _words_function(field.analyzer)
+    if words is None:
+        return None
+    if fmt is formats.Existence:
+        return lambda value: [(w.encode("utf-8"), 1, boost, b"") for w in set(words(value)[0])]
+    if fmt is formats.Frequency:
+        return lambda value: [
+            (w.encode("utf-8"), n, n * boost, pack_uint(n))
+            for w, n in Counter(words(value)[0]).items()
+        ]
+
+    def positioned(value: str) -> list[Term]:
+        found, first = words(value)
+        if len(set(found)) == len(found):  # each word once, as in most names
+            return [
+                (w.encode("utf-8"), 1, boost, _single_position(first + offset))
+                for offset, w in enumerate(found)
+            ]
+        places: dict[str, list[int]] = {}
+        for offset, word in enumerate(found):
+            places.setdefault(word, []).append(first + offset)
+        return [
+            (w.encode("utf-8"), len(at), len(at) * boost, _encode_positions(at))
+            for w, at in places.items()
+        ]
+
+    return positioned
+
+
+@functools.lru_cache(maxsize=256)
+def _single_position(position: int) -> bytes:
+    return _encode_positions([position])
+
+
+def _encode_positions(positions: list[int]) -> bytes:
+    """formats.Positions.encode: the count, then the pickled gaps between positions."""
+    deltas = [b - a for a, b in zip([0, *positions[:-1]], positions, strict=True)]
+    return pack_uint(len(deltas)) + dumps(deltas, 2)
+
+
+def _words_function(analyzer: Any) -> Callable[[str], tuple[list[str], int]] | None:
+    """For a bare IDTokenizer, or a RegexTokenizer optionally followed by a
+    LowercaseFilter and then a StopFilter: value -> (the words kept, the position of the
+    first; the StopFilter numbers those after it on from there). None for anything else."""
+    if type(analyzer) is IDTokenizer:
+        return lambda value: ([value], 0)
+    steps = list(analyzer.items) if type(analyzer) is CompositeAnalyzer else [analyzer]
+    tokenizer = steps.pop(0)
+    if type(tokenizer) is not RegexTokenizer or tokenizer.gaps:
+        return None
+    finditer = tokenizer.expression.finditer
+    lower = bool(steps) and type(steps[0]) is LowercaseFilter
+    if lower:
+        steps.pop(0)
+    stop = steps.pop(0) if steps and type(steps[0]) is StopFilter else None
+    if steps or (stop is not None and not stop.renumber):
+        return None
+
+    def words(value: str) -> tuple[list[str], int]:
+        found = [m.group(0) for m in finditer(value)]
+        if lower:
+            found = [w.lower() for w in found]
+        if stop is None:
+            return found, 0
+        low, high, stops = stop.min, stop.max, stop.stops
+        kept = [
+            i
+            for i, w in enumerate(found)
+            if len(w) >= low and (high is None or len(w) <= high) and w not in stops
+        ]
+        return [found[i] for i in kept], kept[0] if kept else 0
+
+    return words
+
+
+class FastSegmentWriter(SegmentWriter):
+    """Whoosh's SegmentWriter with documents added through terms_function: same segment,
+    same pool (which still spills to disk past its size limit), less Python per term.
+    Documents with boosts (`_boost` keys) or fields with vectors or spelling take
+    Whoosh's own path."""
+
+    def __init__(self, index: Any, **kwargs: Any) -> None:
+        super().__init__(index, **kwargs)
+        self._plain_fields: dict[str, tuple[Any, TermsOf | None] | None] = {}
+
+    def _plain_field(self, name: str) -> tuple[Any, TermsOf | None] | None:
+        """(field, its terms function or None) for a field this writer adds itself."""
+        if name not in self._plain_fields:
+            self._check_fields(self.schema, [name])  # UnknownFieldError, as Whoosh raises
+            field = self.schema[name]
+            special = field.vector or field.separate_spelling()
+            self._plain_fields[name] = (
+                None if special else (field, terms_function(field) if field.indexed else None)
+            )
+        return self._plain_fields[name]
+
+    def add_document(self, **fields: Any) -> None:
+        names = sorted(fields)
+        plain = [self._plain_field(name) for name in names]
+        if None in plain or any(name.startswith("_") for name in names):
+            super().add_document(**fields)
+            return
+        self._check_state()
+        docnum = self.docnum
+        perdoc = self.perdocwriter
+        postings: list[tuple[str, bytes, int, float, bytes]] = []
+        size = 0
+        perdoc.start_doc(docnum)
+        try:
+            for name, (field, terms_of) in zip(names, plain, strict=True):  # type: ignore[misc]
+                value = fields[name]
+                if value is None:
+                    continue
+                length = 0
+                if field.indexed:
+                    terms = terms_of(value) if terms_of and type(value) is str else None
+                    if terms is None:
+                        terms = list(field.index(value))
+                    for text, freq, weight, encoded in terms:
+                        postings.append((name, text, docnum, weight, encoded))
+                        size += len(name) + 2 * len(text) + len(encoded)
+                        length += freq
+                    if not field.scorable:
+                        length = 0
+                perdoc.add_field(name, field, value if field.stored else None, length)
+                if field.column_type:
+                    perdoc.add_column_value(name, field.column_type, field.to_column_value(value))
+        except Exception:
+            perdoc.cancel_doc()
+            raise
+        perdoc.finish_doc()
+        self._pool_postings(postings, size)
+        self._added = True
+        self.docnum += 1
+
+    def _pool_postings(self, postings: list[Any], text_bytes: int) -> None:
+        """PostingPool.add for a whole document: the same size accounting (a sorted run
+        goes to disk when the pool is full), counted once."""
+        pool = self.pool
+        pool.fieldnames.update(p[0] for p in postings)
+        pool.current.extend(postings)
+        pool.currentsize += POSTING_BYTES * len(postings) + text_bytes
+        if pool.currentsize > pool.limit:
+            pool.save()
+
+    def _flush_segment(self) -> None:
+        """Whoosh's, but each term's postings go to the W3 postings writer a block at a
+        time, not through four calls and four asserts per posting (a third of a commit).
+        Fields with lengths (scored) or spelling take Whoosh's own path."""
+        schema = self.schema
+        fieldwriter = self.fieldwriter
+        plain = (
+            type(fieldwriter) is W3FieldWriter
+            and fieldwriter._codec._compression == 0  # noqa: SLF001
+            and type(fieldwriter._tindex) is filetables.OrderedHashWriter  # noqa: SLF001
+        ) and all(
+            name in schema and not schema[name].scorable and not schema[name].separate_spelling()
+            for name in self.pool.fieldnames
+        )
+        if not plain:
+            super()._flush_segment()
+            return
+        self.perdocwriter.close()
+        _write_postings(self.fieldwriter, schema, self.pool.iter_postings())
+        self.fieldwriter.close()
+
+
+def _write_postings(fieldwriter: Any, schema: Any, postings: Any) -> None:
+    """Sorted (field, text, docnum, weight, value) postings into a W3FieldWriter of an
+    uncompressed codec: the bytes Whoosh's FieldWriter.add_postings writes (blocks of
+    `blocklimit` postings, each a pickled info and data tuple; then the term's row in the
+    terms table), made a term at a time instead of through a dozen calls per posting."""
+    postfile = fieldwriter._postfile  # noqa: SLF001
+    table = fieldwriter._tindex  # noqa: SLF001
+    limit = fieldwriter._codec._blocklimit  # noqa: SLF001
+    field = None
+    prefix = b""
+    fixed_size: int | None = None
+    key = table.lastkey
+    for (name, text), group in groupby(postings, key=_TERM):
+        if name != field:
+            if field is not None:
+                fieldwriter.finish_field()
+            fieldwriter.start_field(name, schema[name])
+            field = name
+            prefix = pack_ushort(fieldwriter._fieldid)  # noqa: SLF001
+            fixed_size = schema[name].format.fixed_value_size()
+        found = list(group)
+        start = postfile.tell()
+        parts = [_BLOCKS_HEADER]
+        weight = 0.0
+        max_weight = 0.0
+        for first in range(0, len(found), limit):
+            block = found[first : first + limit]
+            info, data, block_weights, block_max = _block(block, fixed_size)
+            blocklength = len(info) + len(data)
+            parts += (pack_int(-blocklength if first + limit >= len(found) else blocklength),)
+            parts += (info, data)
+            weight += block_weights
+            max_weight = max(max_weight, block_max)
+        postfile.write(b"".join(parts))
+        terminfo = (
+            _TERMINFO.pack(
+                False, weight, len(found), 0, _NO_LENGTH, max_weight, found[0][2], found[-1][2]
+            )
+            + pack_long(start)
+            + pack_int(postfile.tell() - start)
+        )
+        key = prefix + text
+        _add_row(table, key, terminfo)
+    table.lastkey = key
+    if field is not None:
+        fieldwriter.finish_field()
+
+
+def _block(block: list[Any], fixed_size: int | None) -> tuple[bytes, bytes, float, float]:
+    """W3PostingsWriter._write_block's pickled info and data of one block, and the sum
+    and the largest of its weights (as W3TermInfo.add_block adds them up)."""
+    if len(block) == 1:  # most terms: a name, an id, a hash is in one document
+        _name, _text, docnum, weight, value = block[0]
+        single = 1.0 if weight == 1.0 else array("f", (weight,))[0]
+        if fixed_size is None:
+            only_values: Any = (value,) if value else ()
+        else:
+            only_values = None if fixed_size == 0 else value or b""
+        data = dumps(((docnum,), None if single == 1.0 else single, only_values), 2)
+        top = max(0, weight)
+        info = dumps((1, docnum, top, 0, _NO_LENGTH_OF_NONE, _NO_LENGTH), 2)
+        return info, data, single, top
+    ids = [p[2] for p in block]
+    plain_weights = [p[3] for p in block]
+    weights = array("f", plain_weights)
+    if all(w == 1.0 for w in weights):
+        mini_weights: Any = None
+    elif all(w == weights[0] for w in weights):
+        mini_weights = weights[0]
+    else:
+        mini_weights = tuple(weights)
+    values = [p[4] for p in block if p[4]]
+    if fixed_size is None:
+        mini_values: Any = tuple(values)
+    elif fixed_size == 0:
+        mini_values = None
+    else:
+        mini_values = b"".join(values)
+    deltas = tuple(b - a for a, b in zip([0, *ids[:-1]], ids, strict=True))
+    block_max = max(0, *plain_weights)
+    data = dumps((deltas, mini_weights, mini_values), 2)
+    info = dumps((len(ids), ids[-1], block_max, 0, _NO_LENGTH_OF_NONE, _NO_LENGTH), 2)
+    return info, data, sum(weights), block_max
+
+
+def _add_row(table: Any, key: bytes, value: bytes) -> None:
+    """OrderedHashWriter.add, for keys known to come in order."""
+    position = table.dbfile.tell()
+    table.index.append(position)
+    table.dbfile.write(_ROW_LENGTHS.pack(len(key), len(value)) + key + value)
+    hashed = table.hashfn(key)
+    table.buckets[hashed & 255].append((hashed, position))

@@ -1,0 +1,124 @@
+"""The index writer's own term making and postings writing (index/fast_terms.py) must give
+exactly what Whoosh's code gives, or search answers would quietly change: terms compared
+field by field on awkward values, and whole indexes (terms, postings, stored fields,
+columns) built both ways from the same documents, through merges too."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from whoosh.writing import SegmentWriter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from index.fast_terms import FastSegmentWriter, terms_function  # noqa: E402
+from index.schema import SCHEMA, SEP  # noqa: E402
+from index.service import storage  # noqa: E402
+from index.writer import CODEC  # noqa: E402
+
+AWKWARD = [
+    "",
+    " ",
+    "Sunset",
+    "the and of A",  # stop words and a one-letter word
+    "a a a b a",  # a word many times: frequencies and positions
+    "Harbour at Dusk, the 2nd.",
+    "img_000060-parade.v2.JPG",
+    "ÉCOLE école İstanbul straße ǅ",  # lowercasing beyond ASCII
+    "日本語のテキスト 東京",
+    "emoji 🎉 party🎉",
+    f"coast{SEP}sunset{SEP}coast{SEP}",  # an exact-values field's separator, twice
+    f"{SEP}{SEP}",
+    "x" * 300,
+    "tab\tnew\nline",
+    "xxh3:77252f090f69ba014a95213ed6c85c14",
+]
+
+
+@pytest.mark.parametrize("name", [*SCHEMA.names(), "meta_camera"])
+def test_terms_are_those_whoosh_makes(name):
+    field = SCHEMA[name]
+    if not field.indexed:
+        return
+    terms_of = terms_function(field)
+    assert terms_of is not None, f"{name}: our own field shape fell back to Whoosh"
+    for value in AWKWARD:
+        assert sorted(terms_of(value)) == sorted(field.index(value)), (name, value)
+
+
+def _documents(count: int, seed: int) -> list[dict]:
+    """Documents shaped like the index's own: ids, names, tags (some in most documents, so
+    their postings run over several blocks), metadata, file names, columns."""
+    rng = random.Random(seed)
+    words = ["coast", "sunset", "the", "a", "harbour", "école", "İzmir", "x1", "v2.0"]
+    docs = []
+    for number in range(count):
+        name = " ".join(rng.choice(words) for _ in range(rng.randint(0, 5)))
+        tags = rng.sample(["common", "coast", "sunset", "rare-" + str(number)], rng.randint(0, 4))
+        docs.append(
+            {
+                "kind": rng.choice(["asset", "project"]),
+                "owner": f"demo{SEP}p{SEP}{number}",
+                "store": "demo",
+                "project": "p",
+                "asset": str(number),
+                "uuid": f"uuid-{number}",
+                "name": name,
+                "name_sort": name.lower().encode(),
+                "description": rng.choice(["", "a a the harbour", "Sunset over the coast"]),
+                "tags": SEP.join(tags),
+                "tags_text": " ".join(tags),
+                "file_names": " ".join(rng.choice(words) + ".jpg" for _ in range(3)),
+                "hashes": f"xxh3:{number:032x}",
+                "size": rng.randint(0, 1 << 40),
+                "created": rng.randint(0, 1 << 42),
+                "version": rng.randint(1, 5),
+                "meta_camera": rng.choice(["Canon EOS R5", "Fujifilm X100V"]),
+            }
+        )
+    return docs
+
+
+def _build(folder: Path, writer_class: type, batches: list[list[dict]]) -> None:
+    folder.mkdir()
+    index = storage(folder).create_index(SCHEMA)
+    for number, batch in enumerate(batches):
+        writer = writer_class(index, codec=CODEC)
+        if number == 2:
+            writer.delete_by_term("asset", "3")
+        for doc in batch:
+            writer.add_document(**doc)
+        writer.commit(optimize=number == len(batches) - 1)  # the last merges them all
+
+
+def _contents(folder: Path) -> dict:
+    """Everything a query can see of an index."""
+    with storage(folder).open_index().searcher() as searcher:
+        reader = searcher.reader()
+        postings = {}
+        for field, text in reader.all_terms():
+            postings[field, text] = (
+                list(reader.postings(field, text).all_items()),  # (docnum, value bytes)
+                list(reader.postings(field, text).items_as("weight")),
+            )
+        return {
+            "postings": postings,
+            "stored": [searcher.stored_fields(n) for n in reader.all_doc_ids()],
+            "columns": {
+                name: list(reader.column_reader(name)) for name in ("name_sort", "size", "created")
+            },
+            "deleted": [n for n in range(reader.doc_count_all()) if reader.is_deleted(n)],
+        }
+
+
+def test_an_index_written_fast_is_the_index_whoosh_writes(tmp_path):
+    docs = _documents(700, seed=7)
+    batches = [docs[:300], docs[300:320], docs[320:]]
+    _build(tmp_path / "whoosh", SegmentWriter, batches)
+    _build(tmp_path / "fast", FastSegmentWriter, batches)
+    whoosh, fast = _contents(tmp_path / "whoosh"), _contents(tmp_path / "fast")
+    assert len(whoosh["postings"]) > 1000
+    assert max(len(ids) for ids, _w in whoosh["postings"].values()) > 300  # several blocks
+    assert fast == whoosh

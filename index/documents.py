@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import mimetypes
 import os
+import re
 from collections.abc import Container, Iterator
 from typing import Any
 
@@ -58,17 +59,37 @@ def scalar_text(value: Any) -> str:
     return str(value)
 
 
+# OVE's history times, as strptime("%Y-%m-%d %H:%M:%S.%f") takes its first 26 characters
+# or ("%Y-%m-%d %H:%M:%S") its first 19: read by hand, strptime cost 3% of a reindex
+_TIME_WITH_FRACTION = re.compile(r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{1,6})")
+_TIME_IN_SECONDS = re.compile(r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)")
+
+
 def _time(text: Any) -> float | None:
+    text = str(text)
+    found = _TIME_WITH_FRACTION.fullmatch(text[:26]) or _TIME_IN_SECONDS.fullmatch(text[:19])
+    if found is not None:
+        *parts, fraction = (*found.groups(), "0")[:7]
+        try:
+            return dt.datetime(
+                *map(int, parts), int(fraction.ljust(6, "0")), tzinfo=dt.UTC
+            ).timestamp()
+        except ValueError:
+            pass  # out of range: strptime decides
+    return _strptime_time(text)
+
+
+def _strptime_time(text: str) -> float | None:
     try:
         return (
-            dt.datetime.strptime(str(text)[:26], "%Y-%m-%d %H:%M:%S.%f")
+            dt.datetime.strptime(text[:26], "%Y-%m-%d %H:%M:%S.%f")
             .replace(tzinfo=dt.UTC)
             .timestamp()
         )
     except ValueError:
         try:
             return (
-                dt.datetime.strptime(str(text)[:19], "%Y-%m-%d %H:%M:%S")
+                dt.datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S")
                 .replace(tzinfo=dt.UTC)
                 .timestamp()
             )

@@ -9,6 +9,7 @@ own multi-segment writer does), without merging them.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import queue
@@ -55,7 +56,7 @@ def rebuild(path: Path, registry: Registry, progress: Progress, processes: int =
         for done, (store, parts) in enumerate(owners):
             if done % CHUNK == 0:
                 progress(done, len(owners), "/".join((store, *parts)))
-            index_owner(writer, registry.get(store), Location(store, parts))
+            index_owner(writer, registry.get(store), Location(store, parts), read_once=True)
         writer.commit()
     else:
         _build_in_parallel(fresh, registry, owners, processes, progress)
@@ -155,12 +156,16 @@ def _collect(builders: list[Any], done_queue: Any, total: int, progress: Progres
 
 def _builder(path: Path, registry: Registry, jobs: Any, done_queue: Any, pool: int) -> None:
     """One builder process: index chunks of owners until told to stop, then write the
-    segment and send it (its files are already in the index folder) to the parent."""
+    segment and send it (its files are already in the index folder) to the parent.
+    Without the cyclic garbage collector: the pool's millions of postings are live until
+    the end, and each full collection walked them all again (6% of the CPU at 100,000
+    assets); the process exits when done."""
+    gc.disable()
     try:
         writer = new_writer(storage(path).open_index(), _lk=False, limitmb=pool)
         while (chunk := jobs.get()) is not None:
             for store, parts in chunk:
-                index_owner(writer, registry.get(store), Location(store, parts))
+                index_owner(writer, registry.get(store), Location(store, parts), read_once=True)
             done_queue.put(("progress", len(chunk)))
         if writer._added:  # noqa: SLF001
             done_queue.put(("segment", writer._finalize_segment()))  # noqa: SLF001

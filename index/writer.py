@@ -282,10 +282,13 @@ def index_project(writer: Any, store: FileStore, project: Location) -> None:
         index_owner(writer, store, owner)
 
 
-def index_owner(writer: Any, store: FileStore, loc: Location) -> str | None:
+def index_owner(
+    writer: Any, store: FileStore, loc: Location, read_once: bool = False
+) -> str | None:
     """Add the documents of one project or asset, from its sidecar. Returns an asset's id
-    ("" when its sidecar has none yet); None for a project or a folder without a sidecar."""
-    return _add_documents(writer, owner_documents_now(store, loc))
+    ("" when its sidecar has none yet); None for a project or a folder without a sidecar.
+    `read_once`: a rebuild, which reads every sidecar once (see Sidecar.read_signed_once)."""
+    return _add_documents(writer, owner_documents_now(store, loc, read_once=read_once))
 
 
 def reindex_owner(
@@ -333,7 +336,7 @@ def indexed_chunks(writer: Any) -> dict[str, set[str]]:
 
 
 def owner_documents_now(
-    store: FileStore, loc: Location, indexed: Container[str] = ()
+    store: FileStore, loc: Location, indexed: Container[str] = (), read_once: bool = False
 ) -> tuple[list[dict[str, Any]], str | None] | None:
     """The documents of one project or asset from its sidecar on disk (see
     owner_documents for `indexed`), and an asset's id ("" when its sidecar has none yet;
@@ -344,7 +347,8 @@ def owner_documents_now(
         folder = store.fs_path(loc)
         # the document is marked with the very version it is built from: a change made
         # after the read leaves it marked older than the disk, and reconcile redoes it
-        signed = store.sidecar(loc, folder).read_signed()
+        sidecar = store.sidecar(loc, folder)
+        signed = sidecar.read_signed_once() if read_once else sidecar.read_signed()
         folder_mtime = os.stat(folder).st_mtime
     except (StoreError, OSError):
         return None

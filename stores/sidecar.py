@@ -113,6 +113,17 @@ class Sidecar:
         known = self._known()
         return None if known is None else (known.data, known.signature)
 
+    def read_signed_once(self) -> tuple[dict[str, Any], _Signature] | None:
+        """`read_signed()` for a reader of every sidecar of a store (a rebuild), which
+        reads each once: the cache is neither asked first (two `stat`s) nor kept up."""
+        for _attempt in range(5):
+            loaded = self._load()
+            if loaded is not None:
+                return loaded.data, loaded.signature
+            if self.signature_now() is None:
+                return None
+        raise SidecarInvalid(f"{self.label} keeps changing while it is read; try again.")
+
     def _known(self) -> _Known | None:
         key = str(self.path)
         waited_until = time.monotonic() + 10 * WRITE_WAIT

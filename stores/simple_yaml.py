@@ -67,6 +67,11 @@ class _Block:
         data: dict[str, Any] = {}
         lines = self.lines
         while position < len(lines):
+            scalar = _scalar_line(lines[position])
+            if scalar is not None and scalar[0] == indent:
+                data[scalar[1]] = scalar[2]
+                position += 1
+                continue
             found = _KEY_LINE.fullmatch(lines[position])
             if found is None:
                 if _indent(lines[position]) < indent and lines[position].strip():
@@ -101,6 +106,23 @@ class _Block:
                 raise _NotSimple  # a block mapping inside the sequence
             position += 1
         return items, position
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _scalar_line(line: str) -> tuple[int, str, Any] | None:
+    """(indent, key, value) of a `key: scalar` line; None for any other line. Most lines
+    of a store's sidecars are the same few (`version: 1`, `uploaded: true`, a camera's
+    name...): each is read once, not once per sidecar."""
+    found = _KEY_LINE.fullmatch(line)
+    if found is None or found[3] is None or not found[3].strip():
+        return None
+    value = found[3].rstrip(" ")
+    if value.startswith(("[", "{")):
+        return None  # a list or map: a new one for each sidecar
+    try:
+        return len(found[1]), _key(found[2]), _inline(value)
+    except _NotSimple:
+        return None
 
 
 def _indent(line: str) -> int:

@@ -1,7 +1,8 @@
 """The index writer's own term making and postings writing (index/fast_terms.py) must give
 exactly what Whoosh's code gives, or search answers would quietly change: terms compared
 field by field on awkward values, and whole indexes (terms, postings, stored fields,
-columns) built both ways from the same documents, through merges too."""
+columns) built both ways from the same documents, through merges too. History times read
+by hand must be the times strptime reads."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from whoosh.writing import SegmentWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from index.documents import _strptime_time, _time  # noqa: E402
 from index.fast_terms import FastSegmentWriter, terms_function  # noqa: E402
 from index.schema import SCHEMA, SEP  # noqa: E402
 from index.service import storage  # noqa: E402
@@ -122,3 +124,24 @@ def test_an_index_written_fast_is_the_index_whoosh_writes(tmp_path):
     assert len(whoosh["postings"]) > 1000
     assert max(len(ids) for ids, _w in whoosh["postings"].values()) > 300  # several blocks
     assert fast == whoosh
+
+
+def test_history_times_read_by_hand_are_the_times_strptime_reads():
+    times = [
+        "2026-12-05 01:20:58.858737",
+        "2026-12-05 01:20:58.8587",
+        "2026-12-05 01:20:58",
+        "2026-12-05 01:20:58.12345678",
+        "2026-12-05 01:20:58.123 UTC",  # strptime then takes whole seconds only
+        "2026-12-05 01:20:58.",
+        "2026-02-30 01:20:58",  # no such day
+        "2026-12-05 24:00:00",
+        "2026-12-05 01:20:60",
+        "2026-12-05 1:20:58.1",  # a short hour: strptime's own path
+        "2026-12-05T01:20:58",
+        "yesterday",
+        None,
+        5,
+    ]
+    for text in times:
+        assert _time(text) == _strptime_time(str(text)), text

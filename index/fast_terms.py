@@ -15,7 +15,7 @@ from collections.abc import Callable
 from itertools import groupby
 from operator import itemgetter
 from pickle import dumps
-from typing import Any
+from typing import Any, NamedTuple
 
 from whoosh import formats
 from whoosh.analysis import (
@@ -40,7 +40,16 @@ _TERMINFO = whoosh3.W3TermInfo._struct  # noqa: SLF001
 _ROW_LENGTHS = filetables._lengths  # noqa: SLF001
 _NO_LENGTH_OF_NONE = length_to_byte(None)
 _NO_LENGTH = length_to_byte(0)
-POSTING_BYTES = 140  # Whoosh's own estimate of a pooled posting's memory, less its texts
+POSTING_BYTES = 200  # Whoosh's estimate of a pooled posting's memory, with short texts
+
+
+class _FieldPlan(NamedTuple):
+    field: Any
+    terms_of: TermsOf | None
+    indexed: bool
+    stored: bool
+    scorable: bool
+    column: Any
 
 
 def terms_function(field: Any) -> TermsOf | None:
@@ -133,67 +142,78 @@ class FastSegmentWriter(SegmentWriter):
 
     def __init__(self, index: Any, **kwargs: Any) -> None:
         super().__init__(index, **kwargs)
-        self._plain_fields: dict[str, tuple[Any, TermsOf | None] | None] = {}
+        self._plans: dict[str, _FieldPlan | None] = {}
+        # W3's add_field keeps a stored value and a scored length, and does nothing else
+        self._skip_bare_fields = type(self.perdocwriter) is whoosh3.W3PerDocWriter
 
-    def _plain_field(self, name: str) -> tuple[Any, TermsOf | None] | None:
-        """(field, its terms function or None) for a field this writer adds itself."""
-        if name not in self._plain_fields:
+    def _plan(self, name: str) -> _FieldPlan | None:
+        """How this writer adds a field; None: Whoosh's own add_document must (a `_boost`
+        or `_stored_x` key, a field with vectors or spelling)."""
+        if name not in self._plans:
+            if name.startswith("_"):
+                self._plans[name] = None
+                return None
             self._check_fields(self.schema, [name])  # UnknownFieldError, as Whoosh raises
             field = self.schema[name]
-            special = field.vector or field.separate_spelling()
-            self._plain_fields[name] = (
-                None if special else (field, terms_function(field) if field.indexed else None)
+            if field.vector or field.separate_spelling():
+                self._plans[name] = None
+                return None
+            if field.indexed:
+                self.pool.fieldnames.add(name)  # what the pool holds postings of
+            self._plans[name] = _FieldPlan(
+                field,
+                terms_function(field) if field.indexed else None,
+                field.indexed,
+                field.stored,
+                field.scorable,
+                field.column_type,
             )
-        return self._plain_fields[name]
+        return self._plans[name]
 
     def add_document(self, **fields: Any) -> None:
         names = sorted(fields)
-        plain = [self._plain_field(name) for name in names]
-        if None in plain or any(name.startswith("_") for name in names):
+        plans = [self._plan(name) for name in names]
+        if None in plans:
             super().add_document(**fields)
             return
         self._check_state()
         docnum = self.docnum
         perdoc = self.perdocwriter
+        skip_bare = self._skip_bare_fields
         postings: list[tuple[str, bytes, int, float, bytes]] = []
-        size = 0
+        append = postings.append
         perdoc.start_doc(docnum)
         try:
-            for name, (field, terms_of) in zip(names, plain, strict=True):  # type: ignore[misc]
+            for name, plan in zip(names, plans, strict=True):
                 value = fields[name]
                 if value is None:
                     continue
+                field, terms_of, indexed, stored, scorable, column = plan  # type: ignore[misc]
                 length = 0
-                if field.indexed:
+                if indexed:
                     terms = terms_of(value) if terms_of and type(value) is str else None
                     if terms is None:
                         terms = list(field.index(value))
                     for text, freq, weight, encoded in terms:
-                        postings.append((name, text, docnum, weight, encoded))
-                        size += len(name) + 2 * len(text) + len(encoded)
+                        append((name, text, docnum, weight, encoded))
                         length += freq
-                    if not field.scorable:
+                    if not scorable:
                         length = 0
-                perdoc.add_field(name, field, value if field.stored else None, length)
-                if field.column_type:
-                    perdoc.add_column_value(name, field.column_type, field.to_column_value(value))
+                if stored or length or not skip_bare:
+                    perdoc.add_field(name, field, value if stored else None, length)
+                if column:
+                    perdoc.add_column_value(name, column, field.to_column_value(value))
         except Exception:
             perdoc.cancel_doc()
             raise
         perdoc.finish_doc()
-        self._pool_postings(postings, size)
-        self._added = True
-        self.docnum += 1
-
-    def _pool_postings(self, postings: list[Any], text_bytes: int) -> None:
-        """PostingPool.add for a whole document: the same size accounting (a sorted run
-        goes to disk when the pool is full), counted once."""
-        pool = self.pool
-        pool.fieldnames.update(p[0] for p in postings)
+        pool = self.pool  # PostingPool.add for the whole document: the same size limit
         pool.current.extend(postings)
-        pool.currentsize += POSTING_BYTES * len(postings) + text_bytes
+        pool.currentsize += POSTING_BYTES * len(postings)
         if pool.currentsize > pool.limit:
             pool.save()
+        self._added = True
+        self.docnum += 1
 
     def _flush_segment(self) -> None:
         """Whoosh's, but each term's postings go to the W3 postings writer a block at a

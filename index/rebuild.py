@@ -35,6 +35,7 @@ POOL_TOTAL_MB = 1024
 POOL_MIN_MB = 64
 SERIAL_BELOW = 2000  # owners: under this, starting processes costs more than it saves
 POLL_SECONDS = 0.5
+EXIT_SECONDS = 5.0  # a builder that sent its segment gets this long to exit by itself
 
 
 class RebuildFailed(RuntimeError):
@@ -116,11 +117,16 @@ def _build_in_parallel(
         builder.start()
     try:
         segments = _collect(builders, done_queue, len(owners), progress)
+    except BaseException:
+        for builder in builders:
+            builder.terminate()  # the index is not going to be used
+        raise
     finally:
         for builder in builders:
+            builder.join(timeout=EXIT_SECONDS)  # one that sent its segment is exiting
             if builder.is_alive():
                 builder.terminate()
-            builder.join()
+                builder.join()
     index = storage(path).open_index()
     writer = index.writer()
     writer._close_segment()  # noqa: SLF001 - Whoosh's MpWriter commits its parts this way

@@ -103,7 +103,7 @@ def _contents(folder: Path) -> dict:
         for field, text in reader.all_terms():
             postings[field, text] = (
                 list(reader.postings(field, text).all_items()),  # (docnum, value bytes)
-                list(reader.postings(field, text).items_as("weight")),
+                _weights(reader.postings(field, text)),
             )
         return {
             "postings": postings,
@@ -115,6 +115,15 @@ def _contents(folder: Path) -> dict:
         }
 
 
+def _weights(matcher) -> list[tuple[int, float]]:
+    """(docnum, weight) as the postings blocks hold them (boosts included)."""
+    found = []
+    while matcher.is_active():
+        found.append((matcher.id(), matcher.weight()))
+        matcher.next()
+    return found
+
+
 def test_an_index_written_fast_is_the_index_whoosh_writes(tmp_path):
     docs = _documents(700, seed=7)
     batches = [docs[:300], docs[300:320], docs[320:]]
@@ -124,6 +133,16 @@ def test_an_index_written_fast_is_the_index_whoosh_writes(tmp_path):
     assert len(whoosh["postings"]) > 1000
     assert max(len(ids) for ids, _w in whoosh["postings"].values()) > 300  # several blocks
     assert fast == whoosh
+
+
+def test_documents_with_boosts_take_whooshs_own_path(tmp_path):
+    docs = _documents(30, seed=3)
+    boosted = [{**doc, "_boost": 2.0} if n % 3 == 0 else doc for n, doc in enumerate(docs)]
+    _build(tmp_path / "whoosh", SegmentWriter, [boosted])
+    _build(tmp_path / "fast", FastSegmentWriter, [boosted])
+    fast = _contents(tmp_path / "fast")
+    assert fast == _contents(tmp_path / "whoosh")
+    assert fast["postings"]["uuid", b"uuid-0"][1] == [(0, 2.0)]  # (docnum, weight), boosted
 
 
 def test_history_times_read_by_hand_are_the_times_strptime_reads():

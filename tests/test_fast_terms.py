@@ -83,11 +83,13 @@ def _documents(count: int, seed: int) -> list[dict]:
     return docs
 
 
-def _build(folder: Path, writer_class: type, batches: list[list[dict]]) -> None:
+def _build(
+    folder: Path, writer_class: type, batches: list[list[dict]], limitmb: int = 128
+) -> None:
     folder.mkdir()
     index = storage(folder).create_index(SCHEMA)
     for number, batch in enumerate(batches):
-        writer = writer_class(index, codec=CODEC)
+        writer = writer_class(index, codec=CODEC, limitmb=limitmb)
         if number == 2:
             writer.delete_by_term("asset", "3")
         for doc in batch:
@@ -124,11 +126,13 @@ def _weights(matcher) -> list[tuple[int, float]]:
     return found
 
 
-def test_an_index_written_fast_is_the_index_whoosh_writes(tmp_path):
+@pytest.mark.parametrize("limitmb", [128, 1], ids=["in memory", "spilled to disk"])
+def test_an_index_written_fast_is_the_index_whoosh_writes(tmp_path, limitmb):
+    # 1 MB: the pool of the first batch spills sorted runs to disk and merges them
     docs = _documents(700, seed=7)
     batches = [docs[:300], docs[300:320], docs[320:]]
     _build(tmp_path / "whoosh", SegmentWriter, batches)
-    _build(tmp_path / "fast", FastSegmentWriter, batches)
+    _build(tmp_path / "fast", FastSegmentWriter, batches, limitmb=limitmb)
     whoosh, fast = _contents(tmp_path / "whoosh"), _contents(tmp_path / "fast")
     assert len(whoosh["postings"]) > 1000
     assert max(len(ids) for ids, _w in whoosh["postings"].values()) > 300  # several blocks

@@ -36,6 +36,7 @@ BUSY_SHARE = 0.25  # ... and at least long enough that committing takes at most 
 # of ten, so under a stream of writes into it, batches grow instead of the backlog
 MAX_GATHER_SECONDS = 5.0  # the longest a change waits for company (no reader waiting)
 BATCH_MAX = 2000
+KEY_COST_IN_DOCS = 30  # see delete_owners
 CODEC = W3Codec(compression=0)  # postings are not compressed: the running server's segments
 # are small and merged again and again (a zlib call per block was a sixth of a commit, and
 # each let go of the interpreter lock), and a rebuild spent 8% of its CPU compressing
@@ -235,11 +236,17 @@ def apply_batch(index: Index, registry: Registry, jobs: list[Job]) -> list[tuple
                 wiped.update(planned)
         assets: list[tuple[Location, str]] = []
         chunked = indexed_chunks(writer)
+        # an owner without chunks in the index has all its documents replaced: those
+        # deletions are made together (see delete_owners)
+        whole = {o for o in owners if o not in wiped and not chunked.get(owner_key(o))}
+        delete_owners(writer, {owner_key(o) for o in whole})
+        wiped |= whole
         for owner in owners:
             key = owner_key(owner)
             store = registry.find(owner.store)
             if store is None:
-                writer.delete_by_term("owner", key)
+                if owner not in wiped:
+                    writer.delete_by_term("owner", key)
                 continue
             indexed = set() if owner in wiped else chunked.get(key, set())
             uuid = reindex_owner(writer, store, owner, indexed, wiped=owner in wiped)
@@ -250,6 +257,29 @@ def apply_batch(index: Index, registry: Registry, jobs: list[Job]) -> list[tuple
         raise
     writer.commit()
     return assets
+
+
+def delete_owners(writer: Any, keys: set[str]) -> None:
+    """`delete_by_term("owner", key)` for every key, in one pass per committed segment. A
+    key's term lookup costs about as much as reading the owners of KEY_COST_IN_DOCS
+    documents from the owner column, so a segment with fewer documents than that per key
+    is read through instead: a batch of 2,000 tag edits took ~80 µs per key and segment."""
+    if not keys:
+        return
+    encoded = {key.encode("utf-8") for key in keys}
+    searcher = writer.searcher()  # the committed segments, kept by the writer
+    for leaf, offset in searcher.leaf_searchers():
+        reader = leaf.reader()
+        if reader.has_column("owner") and len(keys) * KEY_COST_IN_DOCS >= reader.doc_count_all():
+            owners = reader.column_reader("owner", translate=False)
+            for docnum, owner in enumerate(owners):
+                if owner in encoded and not reader.is_deleted(docnum):
+                    writer.delete_document(offset + docnum)
+            continue
+        for key in keys:
+            if ("owner", key) in reader:
+                for docnum in reader.postings("owner", key).all_ids():  # deleted ones left out
+                    writer.delete_document(offset + docnum)
 
 
 def _plan(writer: Any, registry: Registry, job: Job) -> list[Location]:

@@ -9,6 +9,8 @@ any other field shape goes to Whoosh's own code.
 from __future__ import annotations
 
 import functools
+import struct
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from operator import itemgetter
 from pickle import dumps
 from typing import Any, NamedTuple
 
-from whoosh import formats
+from whoosh import columns, formats
 from whoosh.analysis import (
     CompositeAnalyzer,
     IDTokenizer,
@@ -35,6 +37,9 @@ from whoosh.writing import SegmentWriter
 Term = tuple[bytes, int, float, bytes]  # (text, frequency, weight, encoded value)
 TermsOf = Callable[[str], list[Term]]
 _TERM = itemgetter(0, 1)
+# zlib header (deflate, 32 KiB window, no dictionary, check bits), then a final stored block
+_ZLIB_STORED_HEADER = b"\x78\x01\x01"
+pack_ushort_le = struct.Struct("<H").pack
 _BLOCKS_HEADER = whoosh3.WHOOSH3_HEADER_MAGIC
 _TERMINFO = whoosh3.W3TermInfo._struct  # noqa: SLF001
 _ROW_LENGTHS = filetables._lengths  # noqa: SLF001
@@ -134,6 +139,23 @@ def _words_function(analyzer: Any) -> Callable[[str], tuple[list[str], int]] | N
     return words
 
 
+def stored_zlib(data: bytes, level: int = 0) -> bytes:
+    """A zlib stream of `data` in one stored (uncompressed) deflate block, for the column
+    of stored fields, which Whoosh reads with zlib.decompress: zlib.compress set up a
+    compressor for each document's ~200 bytes (13-50 µs; 15% of a rebuild's CPU at
+    worst) to save 40 of them."""
+    size = len(data)
+    if size > 0xFFFF:  # one stored block holds at most 64 KiB
+        return zlib.compress(data, level)
+    return (
+        _ZLIB_STORED_HEADER
+        + pack_ushort_le(size)
+        + pack_ushort_le(size ^ 0xFFFF)
+        + data
+        + pack_uint(zlib.adler32(data))
+    )
+
+
 class FastSegmentWriter(SegmentWriter):
     """Whoosh's SegmentWriter with documents added through terms_function: same segment,
     same pool (which still spills to disk past its size limit), less Python per term.
@@ -145,6 +167,10 @@ class FastSegmentWriter(SegmentWriter):
         self._plans: dict[str, _FieldPlan | None] = {}
         # W3's add_field keeps a stored value and a scored length, and does nothing else
         self._skip_bare_fields = type(self.perdocwriter) is whoosh3.W3PerDocWriter
+        stored = getattr(self.perdocwriter, "_colwriters", {}).get("_stored")
+        compressed = getattr(stored, "_child", None)
+        if type(compressed) is columns.CompressedBytesColumn.Writer:
+            compressed._compress = stored_zlib  # noqa: SLF001
 
     def _plan(self, name: str) -> _FieldPlan | None:
         """How this writer adds a field; None: Whoosh's own add_document must (a `_boost`

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from whoosh.writing import SegmentWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from index.documents import _strptime_time, _time  # noqa: E402
-from index.fast_terms import FastSegmentWriter, terms_function  # noqa: E402
+from index.fast_terms import FastSegmentWriter, stored_zlib, terms_function  # noqa: E402
 from index.schema import SCHEMA, SEP  # noqa: E402
 from index.service import storage  # noqa: E402
 from index.writer import CODEC  # noqa: E402
@@ -137,6 +138,11 @@ def test_an_index_written_fast_is_the_index_whoosh_writes(tmp_path, limitmb):
     assert len(whoosh["postings"]) > 1000
     assert max(len(ids) for ids, _w in whoosh["postings"].values()) > 300  # several blocks
     assert fast == whoosh
+
+
+def test_stored_fields_are_zlib_streams_whoosh_reads():
+    for data in (b"", b"x" * 200, bytes(range(256)) * 300):  # the last one over 64 KiB
+        assert zlib.decompress(stored_zlib(data)) == data
 
 
 def test_documents_with_boosts_take_whooshs_own_path(tmp_path):

@@ -1,9 +1,12 @@
-"""Whoosh turns every field value into terms through Token objects passed down a chain of
-generators, and checks and sizes every posting on its way into the pool: 60% of the CPU
-of adding a document. Our fields use three plain shapes (an exact id; a regex with an
-optional lowercase and stop filter), so their terms are made here with one regex pass,
-the same terms Whoosh makes (tests/test_fast_terms.py compares them on awkward values);
-any other field shape goes to Whoosh's own code.
+"""Whoosh's own writer spent most of a rebuild in Python per term and per posting: every
+value turned into terms through Token objects passed down a chain of generators, every
+posting checked and sized on its way into the pool and written through a dozen calls,
+every document's stored fields put through a fresh zlib compressor. Our fields use three
+plain shapes (an exact id; a regex with an optional lowercase and stop filter), so here
+their terms are made with one regex pass, each term's postings blocks are written at
+once, and stored fields are framed as uncompressed zlib: the same index for Whoosh to
+read (tests/test_fast_terms.py compares indexes built both ways). Any other field shape,
+codec or document takes Whoosh's own code.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ TermsOf = Callable[[str], list[Term]]
 _TERM = itemgetter(0, 1)
 # zlib header (deflate, 32 KiB window, no dictionary, check bits), then a final stored block
 _ZLIB_STORED_HEADER = b"\x78\x01\x01"
-pack_ushort_le = struct.Struct("<H").pack
+_pack_ushort_le = struct.Struct("<H").pack
 _BLOCKS_HEADER = whoosh3.WHOOSH3_HEADER_MAGIC
 _TERMINFO = whoosh3.W3TermInfo._struct  # noqa: SLF001
 _ROW_LENGTHS = filetables._lengths  # noqa: SLF001
@@ -149,8 +152,8 @@ def stored_zlib(data: bytes, level: int = 0) -> bytes:
         return zlib.compress(data, level)
     return (
         _ZLIB_STORED_HEADER
-        + pack_ushort_le(size)
-        + pack_ushort_le(size ^ 0xFFFF)
+        + _pack_ushort_le(size)
+        + _pack_ushort_le(size ^ 0xFFFF)
         + data
         + pack_uint(zlib.adler32(data))
     )
@@ -265,9 +268,11 @@ class FastSegmentWriter(SegmentWriter):
 
 def _write_postings(fieldwriter: Any, schema: Any, postings: Any) -> None:
     """Sorted (field, text, docnum, weight, value) postings into a W3FieldWriter of an
-    uncompressed codec: the bytes Whoosh's FieldWriter.add_postings writes (blocks of
+    uncompressed codec: what Whoosh's FieldWriter.add_postings writes (blocks of
     `blocklimit` postings, each a pickled info and data tuple; then the term's row in the
-    terms table), made a term at a time instead of through a dozen calls per posting."""
+    terms table), made a term at a time instead of through a dozen calls per posting.
+    Byte for byte the same, but that a value object shared by postings of one block (see
+    _single_position) is pickled once and referred to after."""
     postfile = fieldwriter._postfile  # noqa: SLF001
     table = fieldwriter._tindex  # noqa: SLF001
     limit = fieldwriter._codec._blocklimit  # noqa: SLF001

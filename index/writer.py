@@ -81,12 +81,10 @@ class IndexWriterThread:
         self,
         index: Index,
         registry: Registry,
-        on_commit: Callable[[], None] | None = None,
         process: WriterProcess | None = None,
     ) -> None:
         self.index = index
         self.registry = registry
-        self.on_commit = on_commit
         self.process = process  # commits are made there when given (see writer_process)
         # after each commit: the assets indexed and their ids ("" when their sidecar has none)
         self.on_assets_indexed: Callable[[list[tuple[Location, str]]], None] | None = None
@@ -215,8 +213,6 @@ class IndexWriterThread:
             assets = self.process.apply(jobs, roots)
         else:
             assets = apply_batch(self.index, self.registry, jobs)
-        if self.on_commit is not None:
-            self.on_commit()
         if self.on_assets_indexed is not None and assets:
             self.on_assets_indexed(assets)
 

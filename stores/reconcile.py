@@ -22,7 +22,7 @@ def iter_owned_files(
 
     Sidecars, temporary files, client junk and symlinks leaving the folder are skipped.
     """
-    root_real = os.path.realpath(folder)
+    root_real = ""  # resolved at the first symlink met: a realpath is a syscall per part
     recursive = level == ASSET_LEVEL
     stack = [(below, os.path.join(folder, below) if below else str(folder))]
     while stack:
@@ -37,8 +37,10 @@ def iter_owned_files(
                 continue
             key = prefix + name
             try:
-                if entry.is_symlink() and not is_within(root_real, os.path.realpath(entry.path)):
-                    continue
+                if entry.is_symlink():
+                    root_real = root_real or os.path.realpath(folder)
+                    if not is_within(root_real, os.path.realpath(entry.path)):
+                        continue
                 if entry.is_dir():
                     if recursive and not entry.is_symlink():
                         stack.append((key + "/", entry.path))

@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 import requests
+import yaml
 
 from dav import DAV, mkcol
 
@@ -379,6 +380,22 @@ def test_copying_or_moving_out_of_a_symlink_is_refused(escape_links: World) -> N
     assert requests.get(stolen + ".txt", timeout=HTTP_TIMEOUT).status_code == 404
     w.assert_outside_untouched()
     w.assert_store_unchanged()
+
+
+def test_a_metadata_edit_records_no_file_behind_a_symlink_leaving_the_asset(
+    escape_links: World,
+) -> None:
+    # an edit makes the sidecar true to the folder again: what a link leaving it points at
+    # is no file of the asset, however deep
+    w = escape_links
+    answer = requests.post(
+        w.origin + "/api/demo/proj/meta/a1", json={"tags": ["t"]}, timeout=HTTP_TIMEOUT
+    )
+    assert answer.status_code == 200, answer.text
+    sidecar = yaml.safe_load((w.store_root / "proj" / "a1" / ".ovemeta").read_text())
+    assert sidecar["tags"] == ["t"]
+    assert set(sidecar["files"]) == {"f.txt"}
+    w.assert_outside_untouched()
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from operator import itemgetter
 from pickle import dumps
 from typing import Any, NamedTuple
 
-from whoosh import columns, formats
+from whoosh import columns, fields, formats
 from whoosh.analysis import (
     CompositeAnalyzer,
     IDTokenizer,
@@ -63,6 +63,8 @@ class _FieldPlan(NamedTuple):
 def terms_function(field: Any) -> TermsOf | None:
     """What `field.index(value)` yields, as a list, for a string value; None when the
     field's shape is not one of ours (Whoosh's own code then indexes it)."""
+    if type(field).index is not fields.FieldType.index:
+        return None  # a field type of its own making (NUMERIC, DATETIME, BOOLEAN...)
     fmt = type(field.format)
     if fmt not in (formats.Existence, formats.Frequency, formats.Positions):
         return None

@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from whoosh import fields
 from whoosh.writing import SegmentWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -49,6 +50,26 @@ def test_terms_are_those_whoosh_makes(name):
     assert terms_of is not None, f"{name}: our own field shape fell back to Whoosh"
     for value in AWKWARD:
         assert sorted(terms_of(value)) == sorted(field.index(value)), (name, value)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        fields.TEXT(),  # StandardAnalyzer: stop words of two letters and less, positions
+        fields.TEXT(phrase=False, field_boost=2.5),
+        fields.KEYWORD(lowercase=True),
+        fields.KEYWORD(commas=True),  # a StripFilter: Whoosh's own code
+        fields.ID(field_boost=3.0),
+        fields.NUMERIC(),  # an index() of its own: Whoosh's own code
+    ],
+    ids=["text", "boosted frequencies", "keywords", "comma keywords", "boosted id", "numeric"],
+)
+def test_other_field_shapes_are_made_alike_or_left_to_whoosh(field):
+    terms_of = terms_function(field)
+    if terms_of is None:
+        return
+    for value in AWKWARD:
+        assert sorted(terms_of(value)) == sorted(field.index(value)), value
 
 
 def _documents(count: int, seed: int) -> list[dict]:

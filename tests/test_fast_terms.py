@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from whoosh import fields
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.writing import SegmentWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -106,12 +107,17 @@ def _documents(count: int, seed: int) -> list[dict]:
 
 
 def _build(
-    folder: Path, writer_class: type, batches: list[list[dict]], limitmb: int = 128
+    folder: Path,
+    writer_class: type,
+    batches: list[list[dict]],
+    limitmb: int = 128,
+    first_codec: W3Codec = CODEC,
 ) -> None:
     folder.mkdir()
     index = storage(folder).create_index(SCHEMA)
     for number, batch in enumerate(batches):
-        writer = writer_class(index, codec=CODEC, limitmb=limitmb)
+        codec = first_codec if number == 0 else CODEC
+        writer = writer_class(index, codec=codec, limitmb=limitmb)
         if number == 2:
             writer.delete_by_term("asset", "3")
         for doc in batch:
@@ -164,6 +170,15 @@ def test_an_index_written_fast_is_the_index_whoosh_writes(tmp_path, limitmb):
 def test_stored_fields_are_zlib_streams_whoosh_reads():
     for data in (b"", b"x" * 200, bytes(range(256)) * 300):  # the last one over 64 KiB
         assert zlib.decompress(stored_zlib(data)) == data
+
+
+def test_segments_of_whooshs_compressed_codec_are_merged_alike(tmp_path):
+    # an index written before the writer's own code (rebuilds compressed their postings)
+    docs = _documents(400, seed=11)
+    batches = [docs[:250], docs[250:260], docs[260:]]
+    _build(tmp_path / "whoosh", SegmentWriter, batches, first_codec=W3Codec())
+    _build(tmp_path / "fast", FastSegmentWriter, batches, first_codec=W3Codec())
+    assert _contents(tmp_path / "fast") == _contents(tmp_path / "whoosh")
 
 
 def test_documents_with_boosts_take_whooshs_own_path(tmp_path):

@@ -1,12 +1,14 @@
 """Whoosh's own writer spent most of a rebuild in Python per term and per posting: every
 value turned into terms through Token objects passed down a chain of generators, every
 posting checked and sized on its way into the pool and written through a dozen calls,
-every document's stored fields put through a fresh zlib compressor. Our fields use three
+every document's stored fields put through a fresh zlib compressor, every term of a
+segment being merged looked up again and read through small reads. Our fields use three
 plain shapes (an exact id; a regex with an optional lowercase and stop filter), so here
 their terms are made with one regex pass, each term's postings blocks are written at
-once, and stored fields are framed as uncompressed zlib: the same index for Whoosh to
-read (tests/test_fast_terms.py compares indexes built both ways). Any other field shape,
-codec or document takes Whoosh's own code.
+once, stored fields are framed as uncompressed zlib, and merged segments are read from
+their terms table in order: the same index for Whoosh to read (tests/test_fast_terms.py
+compares indexes built and merged both ways). Any other field shape, codec or document
+takes Whoosh's own code.
 """
 
 from __future__ import annotations

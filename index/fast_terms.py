@@ -49,7 +49,6 @@ _ZLIB_STORED_HEADER = b"\x78\x01\x01"
 _pack_ushort_le = struct.Struct("<H").pack
 _BLOCKS_HEADER = whoosh3.WHOOSH3_HEADER_MAGIC
 _TERMINFO = whoosh3.W3TermInfo._struct  # noqa: SLF001
-_ROW_LENGTHS = filetables._lengths  # noqa: SLF001
 _NO_LENGTH_OF_NONE = length_to_byte(None)
 _NO_LENGTH = length_to_byte(0)
 POSTING_BYTES = 200  # Whoosh's estimate of a pooled posting's memory, with short texts
@@ -84,33 +83,25 @@ def terms_function(field: Any) -> TermsOf | None:
             for w, n in Counter(words(value)[0]).items()
         ]
 
+    encode = field.format.encode  # Positions.encode: the count, then the pickled gaps
+    single = functools.lru_cache(maxsize=256)(lambda position: encode([position]))
+
     def positioned(value: str) -> list[Term]:
         found, first = words(value)
         if len(set(found)) == len(found):  # each word once, as in most names
             return [
-                (w.encode("utf-8"), 1, boost, _single_position(first + offset))
+                (w.encode("utf-8"), 1, boost, single(first + offset))
                 for offset, w in enumerate(found)
             ]
         places: dict[str, list[int]] = {}
         for offset, word in enumerate(found):
             places.setdefault(word, []).append(first + offset)
         return [
-            (w.encode("utf-8"), len(at), len(at) * boost, _encode_positions(at))
+            (w.encode("utf-8"), len(at), len(at) * boost, encode(at))
             for w, at in places.items()
         ]
 
     return positioned
-
-
-@functools.lru_cache(maxsize=256)
-def _single_position(position: int) -> bytes:
-    return _encode_positions([position])
-
-
-def _encode_positions(positions: list[int]) -> bytes:
-    """formats.Positions.encode: the count, then the pickled gaps between positions."""
-    deltas = [b - a for a, b in zip([0, *positions[:-1]], positions, strict=True)]
-    return pack_uint(len(deltas)) + dumps(deltas, 2)
 
 
 def _words_function(analyzer: Any) -> Callable[[str], tuple[list[str], int]] | None:
@@ -242,11 +233,8 @@ class FastSegmentWriter(SegmentWriter):
             perdoc.cancel_doc()
             raise
         perdoc.finish_doc()
-        pool = self.pool  # PostingPool.add for the whole document: the same size limit
-        pool.current.extend(postings)
-        pool.currentsize += POSTING_BYTES * len(postings)
-        if pool.currentsize > pool.limit:
-            pool.save()
+        self.pool.current.extend(postings)
+        self._pooled(len(postings))
         self._added = True
         self.docnum += 1
 
@@ -262,7 +250,6 @@ class FastSegmentWriter(SegmentWriter):
             return
         schema = self.schema
         pool = self.pool
-        current = pool.current
         postfile = terms._postfile  # noqa: SLF001
         deleted = (
             {d for d in range(reader.doc_count_all()) if reader.is_deleted(d)}
@@ -281,16 +268,22 @@ class FastSegmentWriter(SegmentWriter):
                 fixed_size = reader.schema[name].format.fixed_value_size()
                 postings = _stored_postings(postfile.get(offset, length), fixed_size)
             pool.fieldnames.add(name)
+            current = pool.current
             count = len(current)
             for docnum, weight, value in postings:
                 if docnum in deleted:
                     continue
                 newdoc = docmap[docnum] if docmap is not None else startdoc + docnum
                 current.append((name, text, newdoc, weight, value))
-            pool.currentsize += POSTING_BYTES * (len(current) - count)
-            if pool.currentsize > pool.limit:
-                pool.save()
-                current = pool.current
+            self._pooled(len(current) - count)
+
+    def _pooled(self, count: int) -> None:
+        """PostingPool.add's size accounting for `count` postings just put in the pool:
+        past its limit, the pool goes to disk as a sorted run."""
+        pool = self.pool
+        pool.currentsize += POSTING_BYTES * count
+        if pool.currentsize > pool.limit:
+            pool.save()
 
     def _flush_segment(self) -> None:
         """Whoosh's, but each term's postings go to the W3 postings writer a block at a
@@ -357,15 +350,14 @@ def _write_postings(fieldwriter: Any, schema: Any, postings: Any) -> None:
     uncompressed codec: what Whoosh's FieldWriter.add_postings writes (blocks of
     `blocklimit` postings, each a pickled info and data tuple; then the term's row in the
     terms table), made a term at a time instead of through a dozen calls per posting.
-    Byte for byte the same, but that a value object shared by postings of one block (see
-    _single_position) is pickled once and referred to after."""
+    Byte for byte the same, but that a value object shared by postings of one block (a
+    single position, see terms_function) is pickled once and referred to after."""
     postfile = fieldwriter._postfile  # noqa: SLF001
     table = fieldwriter._tindex  # noqa: SLF001
     limit = fieldwriter._codec._blocklimit  # noqa: SLF001
     field = None
     prefix = b""
     fixed_size: int | None = None
-    key = table.lastkey
     for (name, text), group in groupby(postings, key=_TERM):
         if name != field:
             if field is not None:
@@ -395,9 +387,7 @@ def _write_postings(fieldwriter: Any, schema: Any, postings: Any) -> None:
             + pack_long(start)
             + pack_int(postfile.tell() - start)
         )
-        key = prefix + text
-        _add_row(table, key, terminfo)
-    table.lastkey = key
+        table.add(prefix + text, terminfo)
     if field is not None:
         fieldwriter.finish_field()
 
@@ -437,12 +427,3 @@ def _block(block: list[Any], fixed_size: int | None) -> tuple[bytes, bytes, floa
     data = dumps((deltas, mini_weights, mini_values), 2)
     info = dumps((len(ids), ids[-1], block_max, 0, _NO_LENGTH_OF_NONE, _NO_LENGTH), 2)
     return info, data, sum(weights), block_max
-
-
-def _add_row(table: Any, key: bytes, value: bytes) -> None:
-    """OrderedHashWriter.add, for keys known to come in order."""
-    position = table.dbfile.tell()
-    table.index.append(position)
-    table.dbfile.write(_ROW_LENGTHS.pack(len(key), len(value)) + key + value)
-    hashed = table.hashfn(key)
-    table.buckets[hashed & 255].append((hashed, position))

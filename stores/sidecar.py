@@ -49,6 +49,7 @@ _cache_guard = threading.Lock()
 # what the writer is about to hand the cache (a big sidecar takes milliseconds to parse).
 _writing: dict[str, threading.Event] = {}
 WRITE_WAIT = 0.2  # seconds
+LOAD_ATTEMPTS = 5  # reads of a sidecar replaced under them before a reader gives up
 # per sidecar, the signature of what this process last wrote (see `written_here`)
 _written: OrderedDict[str, _Signature] = OrderedDict()
 _locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()
@@ -116,13 +117,13 @@ class Sidecar:
     def read_signed_once(self) -> tuple[dict[str, Any], _Signature] | None:
         """`read_signed()` for a reader of every sidecar of a store (a rebuild), which
         reads each once: the cache is neither asked first (two `stat`s) nor kept up."""
-        for _attempt in range(5):
+        for _attempt in range(LOAD_ATTEMPTS):
             loaded = self._load()
             if loaded is not None:
                 return loaded.data, loaded.signature
             if self.signature_now() is None:
                 return None
-        raise SidecarInvalid(f"{self.label} keeps changing while it is read; try again.")
+        raise self._keeps_changing()
 
     def _known(self) -> _Known | None:
         key = str(self.path)
@@ -145,8 +146,11 @@ class Sidecar:
                 _remember(key, loaded)
                 return loaded
             loads += 1
-            if loads >= 5:
-                raise SidecarInvalid(f"{self.label} keeps changing while it is read; try again.")
+            if loads >= LOAD_ATTEMPTS:
+                raise self._keeps_changing()
+
+    def _keeps_changing(self) -> SidecarInvalid:
+        return SidecarInvalid(f"{self.label} keeps changing while it is read; try again.")
 
     def signature_now(self) -> _Signature | None:
         """The signature of the sidecar and its journal on disk (None: no sidecar)."""

@@ -232,17 +232,20 @@ def apply_batch(index: Index, registry: Registry, jobs: list[Job]) -> list[tuple
                 wiped.update(planned)
         assets: list[tuple[Location, str]] = []
         chunked = indexed_chunks(writer)
-        # an owner without chunks in the index has all its documents replaced: those
-        # deletions are made together (see delete_owners)
-        whole = {o for o in owners if o not in wiped and not chunked.get(owner_key(o))}
+        # an owner of a store gone, or without chunks in the index, has all its documents
+        # replaced: those deletions are made together (see delete_owners)
+        whole = {
+            o
+            for o in owners
+            if o not in wiped
+            and (registry.find(o.store) is None or not chunked.get(owner_key(o)))
+        }
         delete_owners(writer, {owner_key(o) for o in whole})
         wiped |= whole
         for owner in owners:
             key = owner_key(owner)
             store = registry.find(owner.store)
             if store is None:
-                if owner not in wiped:
-                    writer.delete_by_term("owner", key)
                 continue
             indexed = set() if owner in wiped else chunked.get(key, set())
             uuid = reindex_owner(writer, store, owner, indexed, wiped=owner in wiped)

@@ -27,7 +27,6 @@ at p50 < 5 ms over HTTP; peak RSS growth < 300 MiB; uploads slowed < 10%.
 from __future__ import annotations
 
 import argparse
-import datetime
 import http.client
 import io
 import statistics
@@ -43,7 +42,7 @@ from harness import (
     add_output_options,
     elapsed,
     exit_status,
-    machine,
+    result_header,
     say,
     scratch_folder,
     write_result,
@@ -348,9 +347,7 @@ def run(args: argparse.Namespace) -> None:
     write_result(
         args.out,
         {
-            "benchmark": "previews and conversion",
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "environment": machine(),
+            **result_header("previews and conversion"),
             "libvips": _libvips_version(),
             "thumbnails": thumbnails,
             "bench_process_rss_mib": {

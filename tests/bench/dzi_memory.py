@@ -12,7 +12,6 @@ as RGBX): the worker cannot do with less, since PNG cannot be decoded in parts.
 from __future__ import annotations
 
 import argparse
-import datetime
 import http.client
 import json
 import math
@@ -21,7 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import add_output_options, exit_status, machine, say, scratch_folder, write_result
+from harness import (
+    add_output_options,
+    exit_status,
+    result_header,
+    say,
+    scratch_folder,
+    write_result,
+)
 from PIL import Image
 from procmem import MIB, PeakSampler, read_memory, reset_peak
 from servers import STORE, assetdav_server
@@ -102,9 +108,7 @@ def run(args: argparse.Namespace) -> None:
     decoded = width * height * 4  # Pillow keeps RGB pixels in 32 bits
     peak = max(after.hwm, sampler.peak)
     result = {
-        "benchmark": "dzi worker memory",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "environment": machine(),
+        **result_header("dzi worker memory"),
         "image": {"width": width, "height": height, "decoded_MiB": round(decoded / MIB, 1)},
         "status": status,
         "seconds": round(seconds, 1),
@@ -134,7 +138,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     add_output_options(parser, "dzi.json")
     args = parser.parse_args()
-    return exit_status(lambda: run(args), (RuntimeError, OSError))
+    return exit_status(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ time) in the same run.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
 import json
 import random
@@ -24,7 +23,7 @@ from harness import (
     add_output_options,
     elapsed,
     exit_status,
-    machine,
+    result_header,
     say,
     scratch_folder,
     write_result,
@@ -177,9 +176,7 @@ def run(args: argparse.Namespace) -> None:
     write_result(
         args.out,
         {
-            "benchmark": "export to webp against libvips",
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "environment": machine(),
+            **result_header("export to webp against libvips"),
             "result": result,
             "elapsed_s": elapsed(),
         },
@@ -188,7 +185,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return exit_status(lambda: run(args), (RuntimeError, OSError))
+    return exit_status(lambda: run(args))
 
 
 if __name__ == "__main__":

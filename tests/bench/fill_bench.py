@@ -11,7 +11,6 @@ server's CPU seconds.
 from __future__ import annotations
 
 import argparse
-import datetime
 import http.client
 import os
 import sys
@@ -25,7 +24,7 @@ from harness import (
     add_output_options,
     elapsed,
     exit_status,
-    machine,
+    result_header,
     say,
     scratch_folder,
     write_result,
@@ -144,9 +143,7 @@ def run(args: argparse.Namespace) -> None:
     write_result(
         args.out,
         {
-            "benchmark": "filling one asset with small files",
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "environment": machine(),
+            **result_header("filling one asset with small files"),
             "runs": runs,
             "elapsed_s": elapsed(),
         },
@@ -155,7 +152,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return exit_status(lambda: run(args), (RuntimeError, OSError))
+    return exit_status(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ and scratch folders go, and a description of the machine it ran on."""
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -29,7 +30,9 @@ def say(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def exit_status(run: Callable[[], None], failures: tuple[type[BaseException], ...]) -> int:
+def exit_status(
+    run: Callable[[], None], failures: tuple[type[BaseException], ...] = (RuntimeError, OSError)
+) -> int:
     """Run a benchmark: 0 when it completed (targets met or not), 1 with the reason when one
     of `failures` stopped it, 130 when interrupted (Ctrl-C or SIGTERM)."""
     stop_on_sigterm()
@@ -92,6 +95,16 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "loadavg_at_start": [round(x, 2) for x in LOAD_AT_START],
         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def result_header(benchmark: str, environment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The first keys of every benchmark's JSON: what it measured, when, and on what
+    machine (`machine()` unless a benchmark adds to it)."""
+    return {
+        "benchmark": benchmark,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "environment": machine() if environment is None else environment,
     }
 
 

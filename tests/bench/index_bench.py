@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime
 import hashlib
 import io
 import os
@@ -53,6 +52,7 @@ from harness import (
     elapsed,
     exit_status,
     machine,
+    result_header,
     say,
     scratch_folder,
     write_result,
@@ -535,9 +535,7 @@ def benchmark(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     memory["bench_peak_MiB"] = own_memory()["peak_MiB"]
     found = targets(rows, reindexed["seconds"], spec.assets)
     result = {
-        "benchmark": "assetdav search index vs SQLite",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "environment": environment(),
+        **result_header("assetdav search index vs SQLite", environment()),
         "params": {
             "assets": spec.assets,
             "projects": spec.projects,
@@ -589,7 +587,7 @@ def foreign_load_line(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return exit_status(lambda: run(args), (RuntimeError, OSError))
+    return exit_status(lambda: run(args))
 
 
 def run(args: argparse.Namespace) -> None:

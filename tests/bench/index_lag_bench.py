@@ -25,7 +25,6 @@ writes did come at the rate offered (the write path itself may not reach it).
 from __future__ import annotations
 
 import argparse
-import datetime
 import itertools
 import random
 import resource
@@ -41,7 +40,7 @@ from harness import (
     add_output_options,
     elapsed,
     exit_status,
-    machine,
+    result_header,
     say,
     scratch_folder,
     write_result,
@@ -294,9 +293,7 @@ def run(args: argparse.Namespace) -> None:
     write_result(
         args.out,
         {
-            "benchmark": "index lag under a stream of writes",
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "environment": machine(),
+            **result_header("index lag under a stream of writes"),
             "assets": args.assets,
             "runs": results,
             "peak_rss_mib": peak,
@@ -307,7 +304,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return exit_status(lambda: run(args), (RuntimeError, OSError))
+    return exit_status(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ run completed, whether or not the targets were met; 1 when something failed.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import shutil
 import statistics
@@ -39,6 +38,7 @@ from harness import (
     elapsed,
     exit_status,
     machine,
+    result_header,
     say,
     scratch_folder,
     write_result,
@@ -268,9 +268,7 @@ def document(
     args: argparse.Namespace, sizes: Sizes, rows: list[dict], raw: dict[str, Any]
 ) -> dict[str, Any]:
     return {
-        "benchmark": "assetdav vs plain WsgiDAV",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "environment": environment(),
+        **result_header("assetdav vs plain WsgiDAV", environment()),
         "params": {
             "quick": args.quick,
             "rounds": args.rounds,

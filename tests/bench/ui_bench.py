@@ -13,7 +13,6 @@ and to the moment 100 grid images have loaded. Target: under 1 s to the first 10
 from __future__ import annotations
 
 import argparse
-import datetime
 import http.client
 import shutil
 import statistics
@@ -26,7 +25,7 @@ from harness import (
     add_output_options,
     elapsed,
     exit_status,
-    machine,
+    result_header,
     say,
     scratch_folder,
     write_result,
@@ -135,9 +134,7 @@ def run(args: argparse.Namespace) -> None:
     write_result(
         args.out,
         {
-            "benchmark": "asset browser first load",
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "environment": machine(),
+            **result_header("asset browser first load"),
             "result": result,
             "elapsed_s": elapsed(),
         },
@@ -181,7 +178,7 @@ def measure(chromium: str, url: str, runs: int) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return exit_status(lambda: run(args), (RuntimeError, OSError))
+    return exit_status(lambda: run(args))
 
 
 if __name__ == "__main__":

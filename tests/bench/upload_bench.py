@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import functools
 import shutil
 import statistics
@@ -37,7 +36,7 @@ from harness import (
     add_output_options,
     elapsed,
     exit_status,
-    machine,
+    result_header,
     say,
     scratch_folder,
     write_result,
@@ -210,9 +209,7 @@ def run(args: argparse.Namespace) -> None:
     rows = summarise(results)
     print(format_table(rows))
     document = {
-        "benchmark": "big uploads: assetdav PUT and tus vs plain WsgiDAV PUT",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "environment": machine(),
+        **result_header("big uploads: assetdav PUT and tus vs plain WsgiDAV PUT"),
         "params": {
             "size_mib": args.size_mib,
             "part_mib": args.part_mib,

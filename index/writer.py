@@ -118,13 +118,19 @@ class IndexWriterThread:
         """The change numbered `seq` asks for `jobs` (perhaps none: then it is in the
         index as soon as everything before it is)."""
         with self._cond:
+            was_idle = not self._pending
             for job in jobs:
                 if self._pending.get(job) is None:
                     self._pending[job] = seq
             self._submitted_seq = max(self._submitted_seq, seq)
             if not self._pending and not self._busy:
                 self.committed_seq = self._submitted_seq
-            self._cond.notify_all()
+                self._cond.notify_all()  # readers waiting for this change
+            elif (was_idle and self._pending) or len(self._pending) >= BATCH_MAX:
+                # the writer waits for a first job, or gathers until a batch is full;
+                # waking it for every other change (every upload) would only make it
+                # take the interpreter lock from the request threads to wait again
+                self._cond.notify_all()
 
     def wait_for(self, seq: int, timeout: float) -> bool:
         """Block until every change up to `seq` is committed; False after `timeout`."""

@@ -34,13 +34,15 @@ class IdleFolding:
     def appended(self, sidecar: Sidecar) -> None:
         """`sidecar` got an append just now: fold it when it has been quiet for a while."""
         with self._cond:
+            waiting_for_work = not self._due
             self._due[str(sidecar.path)] = (time.monotonic() + self.idle, sidecar)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="journal-folding", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if waiting_for_work:  # else it wakes by itself, no later than this one is due
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

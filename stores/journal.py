@@ -124,25 +124,35 @@ class Appended:
 
 
 def append(
-    path: Path, base: str, changes: list[Change], before_sync: Callable[[], None] | None = None
+    path: Path,
+    base: str,
+    changes: list[Change],
+    before_sync: Callable[[], None] | None = None,
+    known: tuple[int, int, int] | None = None,
 ) -> tuple[Appended, os.stat_result]:
     """Durably append `changes` to the journal at `path` extending the sidecar `base`; a
     missing or stale journal is replaced by a new one. `before_sync` runs after the write,
     before the fsync. Returns how to take it back and the journal's stat after the append.
-    The caller holds the sidecar's lock."""
+    The caller holds the sidecar's lock. `known`: the (inode, size, mtime) of a journal
+    the caller has read whole and found extending `base` with whole lines; when the open
+    file still has them, its header and last line are not read again."""
     payload = b"".join(_line(key, record) for key, record in changes)
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return _start(path, base, payload, before_sync)
     try:
-        size = os.fstat(fd).st_size
-        head = os.pread(fd, len(HEADER) + len(base) + 1, 0)
-        if head != HEADER + base.encode() + b"\n":
-            os.close(fd)
-            fd = -1
-            return _start(path, base, payload, before_sync)
-        end = _whole_lines_end(fd, size)
+        st = os.fstat(fd)
+        size = st.st_size
+        if known is not None and (st.st_ino, size, st.st_mtime_ns) == known:
+            end = size
+        else:
+            head = os.pread(fd, len(HEADER) + len(base) + 1, 0)
+            if head != HEADER + base.encode() + b"\n":
+                os.close(fd)
+                fd = -1
+                return _start(path, base, payload, before_sync)
+            end = _whole_lines_end(fd, size)
         if end != size:  # a line cut short by a crash: cut it off before appending
             os.ftruncate(fd, end)
         try:

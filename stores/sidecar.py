@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import journal
-from .atomic import write_atomic
+from .atomic import fsync_dir, write_atomic
 from .errors import Conflict, NotFound, SidecarInvalid
 from .folding import folding
 from .names import SIDECAR_NAME
@@ -35,6 +35,9 @@ class _Known:
     data: dict[str, Any]
     base: str  # journal.base_of the sidecar's bytes
     journal_lines: int
+    # the journal's signature when it extends `base` and ends with a whole line: the next
+    # append to that very file need not read its header and last line again
+    whole_journal: _FileSignature | None = None
 
 
 CACHE_ENTRIES = 20_000  # parsed sidecars kept (least recently used go first)
@@ -183,7 +186,8 @@ class Sidecar:
         if changes and isinstance(data.get("files"), dict):
             data["files"] = journal.applied(data["files"], changes)
         sig = (_signature(st), None if jst is None else _signature(jst))
-        return _Known(sig, data, base, len(changes or ()))
+        whole = changes is not None and journal_raw.endswith(b"\n")
+        return _Known(sig, data, base, len(changes or ()), sig[1] if whole else None)
 
     @property
     def journal_path(self) -> Path:
@@ -266,6 +270,15 @@ class Sidecar:
                 f"This node's hold on {self.label} ran out before it could write (another "
                 "node may have changed it meanwhile); nothing was changed. Try again."
             )
+
+    def sync_folder(self) -> None:
+        """Make new entries of the sidecar's folder durable; callers hold `locked()`, whose
+        descriptor of the folder is fsynced (no second open of it)."""
+        fd = _flock_fds.get(str(self.path))
+        if fd is None:
+            fsync_dir(self.folder)
+        else:
+            os.fsync(fd)
 
     def held_here(self) -> bool:
         """Whether this thread holds this sidecar's lock already."""
@@ -371,9 +384,11 @@ class Sidecar:
             self.write(_files_sorted(data))
             return None
         with _announced(str(self.path)):
-            appended, jst = journal.append(self.journal_path, known.base, changes, before_sync)
+            appended, jst = journal.append(
+                self.journal_path, known.base, changes, before_sync, known.whole_journal
+            )
             sig = (known.signature[0], _signature(jst))
-            _remember(str(self.path), _Known(sig, data, known.base, lines))
+            _remember(str(self.path), _Known(sig, data, known.base, lines, sig[1]))
         _note_written(str(self.path), sig)
         folding.appended(self)
         return appended

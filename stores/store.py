@@ -564,7 +564,7 @@ class FileStore:
                     if self._may_append(owner, batch):
                         self._append_records(sidecar, batch)
                     else:
-                        _sync_folders_of(batch)
+                        _sync_folders_of(batch, sidecar)
                         with sidecar.editing() as data:
                             self._record_batch(owner, data, batch)
                 except BaseException:
@@ -594,7 +594,7 @@ class FileStore:
         with the asset."""
         prefix = str(sidecar.folder).rstrip("/") + "/"
         changes = [(str(p.target)[len(prefix) :], p.record().to_dict()) for p in batch]
-        sidecar.record_files(changes, before_sync=lambda: _sync_folders_of(batch))
+        sidecar.record_files(changes, before_sync=lambda: _sync_folders_of(batch, sidecar))
 
     def _record_batch(self, owner: Location, data: dict[str, Any], batch: list[Placement]) -> None:
         """Under the owner's lock: record the batch in `data` (the sidecar being edited).
@@ -960,20 +960,29 @@ def _put_in_place(placement: Placement) -> None:
     """Rename one finished file into place, undoably (see Placement.undo), and note its
     time; raises (the file not placed) when refused. The rename is made durable by the
     batch that records it (see _settle_placements)."""
+    placed = os.stat(placement.temp)  # the same inode and mtime once in place
     if placement.create_only:
-        _link_new(placement.temp, placement.target, placement.undo.place_new)
+        _link_new(
+            placement.temp,
+            placement.target,
+            lambda temp, target: placement.undo.place_new(temp, target, placed),
+        )
     else:
-        placement.existed = placement.undo.replace(placement.temp, placement.target)
-    placement.mtime = mtime_of(os.stat(placement.target))
+        placement.existed = placement.undo.replace(placement.temp, placement.target, placed)
+    placement.mtime = mtime_of(placed)
 
 
-def _sync_folders_of(batch: list[Placement]) -> None:
+def _sync_folders_of(batch: list[Placement], sidecar: Sidecar) -> None:
     """Make the renames of a batch durable: one fsync per folder, however many files went
-    into it (the uploads' threads rename; the batch's leader syncs for all of them). In a
-    journal append it runs before the journal's own fsync, so that on ext4 one journal
-    commit carries the renames and their records together."""
+    into it (the uploads' threads rename; the batch's leader, holding the `sidecar`'s
+    lock, syncs for all of them). In a journal append it runs before the journal's own
+    fsync, so that on ext4 one journal commit carries the renames and their records
+    together."""
     for folder in sorted({p.target.parent for p in batch}):
-        fsync_dir(folder)
+        if folder == sidecar.folder:
+            sidecar.sync_folder()
+        else:
+            fsync_dir(folder)
 
 
 def _rename_into_place(temp: Path, target: Path, create_only: bool) -> None:

@@ -40,21 +40,23 @@ class UndoLog:
 
     # --- the steps ---------------------------------------------------------------------
 
-    def replace(self, temp: Path, target: Path) -> bool:
-        """Rename a finished `temp` over `target`, keeping the old file (a hard link, no
-        bytes copied) until the end; returns whether `target` existed. Taken back only
-        while `target` is still this file: never over a later write of the same name."""
-        placed = os.stat(temp).st_ino
+    def replace(self, temp: Path, target: Path, st: os.stat_result | None = None) -> bool:
+        """Rename a finished `temp` (whose `stat` the caller may have) over `target`,
+        keeping the old file (a hard link, no bytes copied) until the end; returns whether
+        `target` existed. Taken back only while `target` is still this file: never over a
+        later write of the same name."""
+        placed = (st or os.stat(temp)).st_ino
         backup = self._keep(target, placed)
         os.replace(temp, target)
         if backup is None:
             self.on_failure(lambda: _unlink(target, placed))
         return backup is not None
 
-    def place_new(self, temp: Path, target: Path) -> None:
-        """Link `temp` to `target`, which must not exist (AlreadyExists is the caller's)."""
+    def place_new(self, temp: Path, target: Path, st: os.stat_result | None = None) -> None:
+        """Link `temp` (whose `stat` the caller may have) to `target`, which must not exist
+        (AlreadyExists is the caller's)."""
         os.link(temp, target)
-        placed = os.stat(target).st_ino
+        placed = (st or os.stat(target)).st_ino
         self.on_failure(lambda: _unlink(target, placed))
         os.unlink(temp)
 

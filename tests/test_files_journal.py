@@ -275,3 +275,29 @@ def test_without_a_watcher_a_big_asset_still_appends_and_the_reconcile_takes_in_
         lambda: on_disk_records(folder).get("old/behind.bin", {}).get("size") == 77, timeout=20
     ), "the reconcile takes in what was written behind the server's back"
     assert {f"new{n}.bin" for n in range(10)} <= set(on_disk_records(folder))
+
+
+def test_a_journal_torn_behind_the_running_servers_back_is_cut_before_its_next_append(
+    make_server,
+) -> None:
+    """The server appends to a journal it knows is whole without reading it again, but
+    only while the file is exactly as it knows it: a partial line added behind its back
+    (a copy into the store cut short; no watcher here to notice it first) is cut off by
+    the next append, not buried under it."""
+    server = make_server(
+        env={"ASSETDAV_INDEX_WATCH": "false", "ASSETDAV_RECONCILE_INTERVAL": "3600"}
+    )
+    url, folder = big_asset(server)
+    put_many(url, [f"f{n}.bin" for n in range(5)])
+    journal = folder / ".ovemeta.journal"
+    whole = journal.read_bytes()
+    torn = json.dumps({"k": "ghost.bin", "r": {"size": 1, "xxh3_128": "00", "mtime": 1.0}})
+    with journal.open("ab") as fh:
+        fh.write(torn.encode()[:30])
+    put_many(url, ["after.bin"], start=99)
+    raw = journal.read_bytes()
+    assert raw.startswith(whole) and b"ghost" not in raw
+    assert raw.count(b"\n") - 1 == 6  # header, five lines, the new one: all whole
+    records = on_disk_records(folder)
+    assert records["after.bin"]["xxh3_128"] == xxhash.xxh3_128_hexdigest(body(99))
+    assert {f"f{n}.bin" for n in range(5)} <= set(records)

@@ -42,10 +42,13 @@ class PacedSocket:
         self._body_bytes = 0
 
     def done(self) -> None:
-        """Between requests: no deadline (an idle connection waits in the selector)."""
+        """Between requests: no deadline. An idle connection waits in the selector, which
+        closes it after the idle timeout; the socket's own timeout is left as the last
+        read set it (the next request's reads set theirs), since setting it is a system
+        call that lets the interpreter lock go to another thread: twice per request, it
+        was a few percent of the server's small uploads."""
         self._headers_until = None
         self._body = None
-        self._sock.settimeout(self._idle_timeout)
 
     # --- what the reader calls -----------------------------------------------------------
 

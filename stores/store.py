@@ -120,11 +120,11 @@ class FileStore:
         """
         return self._resolved(loc)[0]
 
-    def _resolved(self, loc: Location) -> tuple[Path, os.stat_result | None]:
-        """`fs_path` and, when it is no symlink, its `lstat` (None: nothing there, or a
-        symlink, which the caller stats through if it needs to)."""
+    def _resolved(self, loc: Location) -> tuple[Path, os.stat_result | None, bool]:
+        """`fs_path`; when it is no symlink, its `lstat` (None: nothing there); and whether
+        it is a symlink, which the caller stats through if it needs to."""
         if not loc.parts:
-            return safe_join(self.root, ()), None
+            return safe_join(self.root, ()), None, True
         folder = self._folder_path(loc.parts[:-1]) if len(loc.parts) > 1 else self.root
         path = folder / loc.parts[-1]
         try:
@@ -132,15 +132,15 @@ class FileStore:
         except (FileNotFoundError, NotADirectoryError):
             spelled = disk_spelling(folder, loc.parts[-1])
             if spelled == loc.parts[-1]:
-                return path, None
+                return path, None, False
             path = folder / spelled
             try:
                 st = os.lstat(path)
             except OSError:
-                return path, None
+                return path, None, False
         if stat.S_ISLNK(st.st_mode):
-            return safe_join(self.root, (*loc.parts[:-1], path.name)), None
-        return path, st
+            return safe_join(self.root, (*loc.parts[:-1], path.name)), None, True
+        return path, st, False
 
     def _folder_path(self, parts: tuple[str, ...]) -> Path:
         """A folder's safe-joined path, remembered for FOLDER_PATH_TTL seconds: a listing
@@ -163,9 +163,13 @@ class FileStore:
         return path
 
     def stat(self, loc: Location) -> os.stat_result | None:
-        path, st = self._resolved(loc)
-        if st is not None or not loc.parts:
-            return st or os.stat(path)
+        path, st, linked = self._resolved(loc)
+        if st is not None:
+            return st
+        if not linked:
+            return None  # nothing there (a new upload's name: no second look)
+        if not loc.parts:
+            return os.stat(path)
         try:
             return os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -326,8 +330,8 @@ class FileStore:
         self.feed.emit(Change(CREATED, loc, True))
 
     def _require_parent_folder(self, loc: Location) -> None:
-        parent = self.fs_path(loc.parent)
-        if not parent.is_dir():
+        st = self.stat(loc.parent)
+        if st is None or not stat.S_ISDIR(st.st_mode):
             raise Conflict(
                 f"The parent folder {loc.parent.url_path()} does not exist; create it first."
             )
@@ -377,11 +381,7 @@ class FileStore:
             max_size = _smaller(max_size, self.rules.max_file_size)
             head_check = functools.partial(self.rules.check_head, loc.name)
         self._require_parent_folder(loc)
-        target = self.fs_path(loc)
-        if target.is_dir():
-            raise Conflict(f"{loc.url_path()} is a folder.")
-        if create_only and os.path.lexists(target):
-            raise AlreadyExists(f"{loc.url_path()} already exists.")
+        target = self._file_target(loc, create_only)
         owner = self._recording_owner(loc)
         if owner is not None:
             self.sidecar(owner).ensure_readable()  # refuse early when it does not parse
@@ -428,9 +428,7 @@ class FileStore:
         self.rules.check_new_file(loc.name, size)
         self.rules.check_head(loc.name, head)
         self._require_parent_folder(loc)
-        target = self.fs_path(loc)
-        if target.is_dir():
-            raise Conflict(f"{loc.url_path()} is a folder.")
+        target = self._file_target(loc)
         temp = temp_path_beside(target)
         try:
             known = digests is not None and digests.blake3 and (digests.sha256 or not self.sha256)
@@ -446,6 +444,16 @@ class FileStore:
         except BaseException:
             unlink_quietly(temp)
             raise
+
+    def _file_target(self, loc: Location, create_only: bool = False) -> Path:
+        """Where a file written to `loc` goes: Conflict when a folder is there, and with
+        `create_only` AlreadyExists when anything is (one `lstat` for a new name)."""
+        target, st, linked = self._resolved(loc)
+        if stat.S_ISDIR(st.st_mode) if st is not None else linked and target.is_dir():
+            raise Conflict(f"{loc.url_path()} is a folder.")
+        if create_only and (st is not None or linked):
+            raise AlreadyExists(f"{loc.url_path()} already exists.")
+        return target
 
     def write_bytes(
         self, actor: Actor, loc: Location, data: bytes, *, create_only: bool = False

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.mw.cors import Cors
@@ -35,6 +34,7 @@ from .conversion import ConversionMiddleware
 from .created_status import CreatedStatus
 from .dav_search import SearchMiddleware
 from .error_mask import InternalErrorMask
+from .listing_page import ListingPage
 from .local_state import LocalState
 from .provider import AssetDAVProvider
 from .request_guard import RequestGuard
@@ -271,7 +271,7 @@ def build_application(settings: Settings, registry: Registry | None = None) -> A
                 HTTPAuthenticator,
                 SearchMiddleware,
                 ConversionMiddleware,
-                WsgiDavDirBrowser,
+                ListingPage,
                 CreatedStatus,
                 RequestResolver,
             ],

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from wsgidav.mw.base_mw import BaseMiddleware
@@ -47,7 +47,7 @@ class CreatedStatus(BaseMiddleware):
         return _unless_created(result, lambda: created)
 
 
-def _unless_created(result: Iterable[bytes], created: Any) -> Iterator[bytes]:
+def _unless_created(result: Iterable[bytes], created: Callable[[], bool]) -> Iterator[bytes]:
     """`result`, whose status is not known yet: its chunks, unless it turns out a 201."""
     try:
         for chunk in result:

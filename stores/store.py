@@ -122,7 +122,7 @@ class FileStore:
 
     def _resolved(self, loc: Location) -> tuple[Path, os.stat_result | None, bool]:
         """`fs_path`; when it is no symlink, its `lstat` (None: nothing there); and whether
-        it is a symlink, which the caller stats through if it needs to."""
+        the caller must stat through it if it needs to (a symlink, the store's root)."""
         if not loc.parts:
             return safe_join(self.root, ()), None, True
         folder = self._folder_path(loc.parts[:-1]) if len(loc.parts) > 1 else self.root
@@ -164,12 +164,10 @@ class FileStore:
 
     def stat(self, loc: Location) -> os.stat_result | None:
         path, st, linked = self._resolved(loc)
-        if st is not None:
-            return st
-        if not linked:
-            return None  # nothing there (a new upload's name: no second look)
+        if st is not None or not linked:
+            return st  # None: nothing there (a new upload's name), no second look
         if not loc.parts:
-            return os.stat(path)
+            return os.stat(path)  # the store's root
         try:
             return os.stat(path)
         except (FileNotFoundError, NotADirectoryError):

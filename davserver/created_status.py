@@ -25,11 +25,10 @@ class CreatedStatus(BaseMiddleware):
         method = environ.get("REQUEST_METHOD")
         if method not in MAY_CREATE:
             return self.next_app(environ, start_response)
-        created = answered = False
+        created = False
 
         def created_without_page(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            nonlocal created, answered
-            answered = True
+            nonlocal created
             if method in ("COPY", "MOVE") and environ.get(CREATED_KEY) and status.startswith("204"):
                 status = "201 Created"
             if status.startswith("201"):
@@ -38,26 +37,18 @@ class CreatedStatus(BaseMiddleware):
                 headers.append(("Content-Length", "0"))
             return start_response(status, headers, *exc)
 
-        result = self.next_app(environ, created_without_page)
-        if created:  # answered already (WsgiDAV's status pages are): drop the page
-            _close(result)
-            return []
-        if answered:
-            return result
-        return _unless_created(result, lambda: created)
+        # WsgiDAV's request handlers are generators: the status is known only once the
+        # answer is iterated, so each chunk is passed on unless it turned out a 201
+        return _unless_created(self.next_app(environ, created_without_page), lambda: created)
 
 
 def _unless_created(result: Iterable[bytes], created: Callable[[], bool]) -> Iterator[bytes]:
-    """`result`, whose status is not known yet: its chunks, unless it turns out a 201."""
+    """`result`'s chunks, unless its status turns out to be 201."""
     try:
         for chunk in result:
             if not created():
                 yield chunk
     finally:
-        _close(result)
-
-
-def _close(result: Iterable[bytes]) -> None:
-    close = getattr(result, "close", None)
-    if close is not None:
-        close()
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()

@@ -22,6 +22,7 @@ class PacedSocket:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._idle_timeout = sock.gettimeout()
+        self._plain = type(sock) is socket.socket  # not TLS: its descriptor may be read
         self._headers_until: float | None = None
         self._body: tuple[float, float, float] | None = None  # (start, grace, bytes/s)
         self._body_bytes = 0
@@ -91,7 +92,7 @@ class PacedSocket:
         is readable and a body mostly arrives ahead of its reader: one non-blocking read
         first spares the poll. Plain sockets only (the socket is non-blocking once it has a
         timeout, so the read cannot wait)."""
-        if self._sock.gettimeout() is None or type(self._sock) is not socket.socket:
+        if not self._plain or self._sock.gettimeout() is None:
             return None
         view = memoryview(buffer)
         try:

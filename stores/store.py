@@ -447,7 +447,8 @@ class FileStore:
         """Where a file written to `loc` goes: Conflict when a folder is there, and with
         `create_only` AlreadyExists when anything is (one `lstat` for a new name)."""
         target, st, linked = self._resolved(loc)
-        if stat.S_ISDIR(st.st_mode) if st is not None else linked and target.is_dir():
+        is_folder = stat.S_ISDIR(st.st_mode) if st is not None else linked and target.is_dir()
+        if is_folder:
             raise Conflict(f"{loc.url_path()} is a folder.")
         if create_only and (st is not None or linked):
             raise AlreadyExists(f"{loc.url_path()} already exists.")
